@@ -1,0 +1,3 @@
+from oneshotbench.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""Command-line interface: a thin typer/rich shell over the Python API."""

@@ -1,0 +1,1 @@
+"""The canonical cluttered-Omniglot generator (bit-exact with the authors' release)."""

@@ -1,0 +1,159 @@
+"""Drive the compiled kernel: seeds, random access inside a job, parallel generation.
+
+A job is one of the authors' 2,000-sample joblib jobs: it reseeds numpy's legacy RNG with its job
+seed and draws its samples in sequence. Sample ``i`` of a job therefore depends only on the job
+seed and on the number of 32-bit words consumed before it (its *word offset*); given that offset,
+any sample can be generated alone, in any order, in any thread, with identical bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from oneshotbench.generator.canonical import GLYPH_TOO_LARGE, TABLE_FIELDS, generate_samples
+from oneshotbench.generator.mt19937 import seeded_state, skip_words
+from oneshotbench.generator.spec import SCENE_SIZE, TARGET_SIZE, JobSpec
+
+
+def job_seeds(master_seed: int, n_jobs: int) -> np.ndarray:
+    """The authors' job seeds: the ``n_jobs`` smallest distinct of ``2 * n_jobs`` draws.
+
+    ``np.random.seed(master); np.unique(np.random.randint(2**32, size=2 * M))`` — sorted and
+    de-duplicated, so the jobs use the smallest values, not the first drawn. (The original treated
+    a master seed of 0 as "unseeded"; we refuse it instead of producing unreproducible data.)
+    """
+    if master_seed <= 0 or master_seed >= 2**32:
+        raise ValueError(f"master seed must be in 1..2**32-1, got {master_seed}")
+    draws = np.random.RandomState(master_seed).randint(2**32, size=2 * n_jobs)
+    return np.unique(draws)[:n_jobs]
+
+
+@dataclass
+class GeneratedSamples:
+    """Raw kernel output for consecutive samples of one job (or a concatenation of such runs)."""
+
+    scene: np.ndarray  # uint8 [N, 96, 96, 3]
+    mask: np.ndarray  # bool [N, 96, 96]
+    target: np.ndarray  # uint8 [N, 32, 32, 3]
+    instance_map: np.ndarray  # int16 [N, 96, 96]
+    table: np.ndarray  # int32 [N, level, TABLE_FIELDS], see canonical.T_*
+    offset: np.ndarray  # int64 [N], word offset of each sample inside its job
+
+    def __len__(self) -> int:
+        return len(self.scene)
+
+    @classmethod
+    def empty(cls, count: int, level: int) -> GeneratedSamples:
+        return cls(
+            scene=np.zeros((count, SCENE_SIZE, SCENE_SIZE, 3), np.uint8),
+            mask=np.zeros((count, SCENE_SIZE, SCENE_SIZE), bool),
+            target=np.zeros((count, TARGET_SIZE, TARGET_SIZE, 3), np.uint8),
+            instance_map=np.zeros((count, SCENE_SIZE, SCENE_SIZE), np.int16),
+            table=np.zeros((count, level, TABLE_FIELDS), np.int32),
+            offset=np.zeros(count, np.int64),
+        )
+
+    def _map(self, fn) -> GeneratedSamples:
+        return GeneratedSamples(
+            *(fn(getattr(self, f)) for f in GeneratedSamples.__dataclass_fields__)
+        )
+
+    def view(self, start: int, stop: int) -> GeneratedSamples:
+        return self._map(lambda array: array[start:stop])
+
+    def take(self, positions: np.ndarray) -> GeneratedSamples:
+        return self._map(lambda array: array[positions])
+
+    @staticmethod
+    def concatenate(parts: list[GeneratedSamples]) -> GeneratedSamples:
+        if len(parts) == 1:
+            return parts[0]
+        fields = GeneratedSamples.__dataclass_fields__
+        return GeneratedSamples(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
+
+
+def generate_run(
+    glyphs: np.ndarray, job: JobSpec, count: int, *, word_offset: int = 0, into=None
+) -> GeneratedSamples:
+    """Generate ``count`` consecutive samples of ``job`` starting at ``word_offset``.
+
+    ``glyphs`` is the bit-packed glyph array [chars, 20, 105, 14]; ``into`` optionally receives
+    the result (a :class:`GeneratedSamples` of length ``count``).
+    """
+    out = into if into is not None else GeneratedSamples.empty(count, job.level)
+    state = seeded_state(job.seed)
+    skip_words(state, word_offset)
+    status = generate_samples(
+        state,
+        glyphs,
+        np.ascontiguousarray(job.pool, dtype=np.int64),
+        job.drawer_low,
+        job.drawer_high,
+        job.level,
+        out.scene,
+        out.mask,
+        out.target,
+        out.instance_map,
+        out.table,
+        out.offset,
+    )
+    if status == GLYPH_TOO_LARGE:  # the original would have crashed here too
+        raise RuntimeError(f"a glyph larger than the scene occurred in job seed {job.seed}")
+    return out
+
+
+@dataclass(frozen=True)
+class Run:
+    """A unit of work: ``count`` consecutive samples of ``job`` from ``word_offset``, written at
+    position ``dest`` of the output."""
+
+    job: JobSpec
+    word_offset: int
+    count: int
+    dest: int
+
+
+def default_workers() -> int:
+    """Worker threads for parallel generation: the CPUs this process may use."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+
+
+def generate_runs(
+    glyphs: np.ndarray,
+    runs: Iterable[Run],
+    total: int,
+    level: int,
+    *,
+    workers: int | None = None,
+    on_done: Callable[[int], None] | None = None,
+) -> GeneratedSamples:
+    """Generate independent runs in parallel threads (the kernel releases the GIL).
+
+    Every run starts from its own seeded state, so the bytes never depend on how the work was
+    cut or on the number of workers.
+    """
+    out = GeneratedSamples.empty(total, level)
+    runs = list(runs)
+
+    def work(run: Run) -> int:
+        into = out.view(run.dest, run.dest + run.count)
+        generate_run(glyphs, run.job, run.count, word_offset=run.word_offset, into=into)
+        return run.count
+
+    n_workers = min(workers or default_workers(), max(1, len(runs)))
+    if n_workers == 1:
+        for run in runs:
+            done = work(run)
+            if on_done:
+                on_done(done)
+        return out
+    with ThreadPoolExecutor(n_workers) as pool:
+        for done in pool.map(work, runs):
+            if on_done:
+                on_done(done)
+    return out

@@ -1,0 +1,30 @@
+"""Constants of the authors' generator and the description of one generation job."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SCENE_SIZE = 96
+TARGET_SIZE = 32
+SOURCE_SIZE = 105
+MAX_ROTATION = 20.0
+MAX_SHEAR = 10.0
+MAX_SCALE = 2.0
+JOB_LENGTH = 2000
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything one of the authors' joblib jobs depends on.
+
+    ``pool`` lists the global Omniglot character indices the job samples from, in pool order;
+    drawers are drawn from ``range(drawer_low, drawer_high)`` (0-based: file ``_01`` is 0).
+    """
+
+    pool: np.ndarray
+    drawer_low: int
+    drawer_high: int
+    level: int
+    seed: int
