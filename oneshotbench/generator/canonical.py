@@ -30,6 +30,7 @@ from oneshotbench.generator.spec import (
 )
 
 GLYPH_BUFFER = 128  # > the largest possible resized glyph (about 95 px)
+SCRATCH = 512  # > the largest warped canvas side (about 290 px)
 
 # Columns of the per-glyph table produced by the kernel.
 T_CHAR, T_DRAWER, T_R, T_G, T_B, T_X, T_Y, T_W, T_H, T_VISIBLE, T_SUM_X, T_SUM_Y = range(12)
@@ -47,6 +48,50 @@ def _fix(value: float) -> int:
 
 
 @njit(cache=True, nogil=True)
+def _ceil_div(a: int, b: int) -> int:
+    return -((-a) // b)
+
+
+@njit(cache=True, nogil=True)
+def _column_range(origin: int, step: int, low: int, high: int) -> tuple[int, int]:
+    """Canvas columns c (inclusive range) with ``low <= (origin + c * step) >> 16 <= high``.
+
+    Exact integer arithmetic on Pillow's 16.16 accumulators; an empty range has first > last.
+    """
+    lower, upper = low << 16, ((high + 1) << 16) - 1
+    if step > 0:
+        return _ceil_div(lower - origin, step), (upper - origin) // step
+    if step < 0:
+        return _ceil_div(origin - upper, -step), (origin - lower) // -step
+    inside = lower <= origin <= upper
+    return (0, 1 << 30) if inside else (1, 0)
+
+
+@njit(cache=True, nogil=True)
+def stroke_bounds(glyphs: np.ndarray) -> np.ndarray:
+    """Inclusive stroke bounding box (x0, x1, y0, y1) of every packed bitmap [..., 105, 14].
+
+    An empty bitmap gets an empty box (x0 > x1), so nothing is ever read from it.
+    """
+    flat = glyphs.reshape(-1, SOURCE_SIZE, glyphs.shape[-1])
+    bounds = np.empty((flat.shape[0], 4), np.int64)
+    for g in range(flat.shape[0]):
+        x0, x1, y0, y1 = SOURCE_SIZE, -1, SOURCE_SIZE, -1
+        for y in range(SOURCE_SIZE):
+            for byte in range(flat.shape[2]):
+                bits = flat[g, y, byte]
+                if bits:
+                    y0 = min(y0, y)
+                    y1 = max(y1, y)
+                    for bit in range(8):
+                        if (bits >> (7 - bit)) & 1:
+                            x0 = min(x0, byte * 8 + bit)
+                            x1 = max(x1, byte * 8 + bit)
+        bounds[g, 0], bounds[g, 1], bounds[g, 2], bounds[g, 3] = x0, x1, y0, y1
+    return bounds.reshape(glyphs.shape[:-2] + (4,))
+
+
+@njit(cache=True, nogil=True)
 def warp_and_resize(
     bitmap: np.ndarray,
     phi: float,
@@ -55,13 +100,15 @@ def warp_and_resize(
     b: float,
     out: np.ndarray,
     scratch: np.ndarray,
+    bounds: np.ndarray,
 ) -> tuple[int, int, int, int, int, int]:
     """Render one glyph as Pillow's ``transform`` + ``resize`` would.
 
     ``bitmap`` is a bit-packed 105x105 stroke bitmap [105, 14]; ``out[:height, :width]`` receives
-    the resized glyph (1 = stroke); ``scratch`` is int64 [2, >= width]. Returns (width, height,
-    left, top, right, bottom), the last four the inclusive stroke bounding box (top = -1 when
-    there is no stroke pixel).
+    the resized glyph (1 = stroke); ``scratch`` is int64 [3, SCRATCH]; ``bounds`` is the source
+    bitmap's inclusive stroke bounding box (x0, x1, y0, y1), see :func:`stroke_bounds`. Returns
+    (width, height, left, top, right, bottom), the last four the inclusive stroke bounding box of
+    the output (top = -1 when there is no stroke pixel).
     """
     cpt = math.cos(phi + theta)
     spt = math.sin(phi + theta)
@@ -115,47 +162,58 @@ def warp_and_resize(
     height = int(32 * extent_y / 105)
     step_x = canvas_w / width
     step_y = canvas_h / height
-    # Per output column, its contribution to the fixed-point source coordinates; columns that
-    # fall outside the warped canvas get a sentinel that lands outside the source bitmap.
-    outside = 1 << 40
+    # Output columns read canvas columns col(i), non-decreasing in i. first[c] is the first
+    # output column reading canvas column >= c, so a range of canvas columns maps to a span of
+    # output columns. Only the span reading inside the glyph's stroke box can be non-zero.
+    step_cx, step_cy, first = scratch[0], scratch[1], scratch[2]
     xo = step_x * 0.5
+    c = 0
     for i in range(width):
         column = int(xo)
         xo += step_x
-        scratch[0, i] = column * a0 if column < canvas_w else outside
-        scratch[1, i] = column * a3 if column < canvas_w else outside
+        step_cx[i] = column * a0
+        step_cy[i] = column * a3
+        while c <= min(column, canvas_w):
+            first[c] = i
+            c += 1
+    while c <= canvas_w:
+        first[c] = width
+        c += 1
     left, top, right, bottom = width, -1, -1, -1
     yo = step_y * 0.5
     for j in range(height):
         row = int(yo)
         yo += step_y
+        out[j, :width] = 0
         if row >= canvas_h:
-            out[j, :width] = 0
             continue
         row_x = x_origin + row * a1
         row_y = y_origin + row * a4
-        row_any = 0
-        for i in range(width):
-            src_x = (row_x + scratch[0, i]) >> 16
-            src_y = (row_y + scratch[1, i]) >> 16
-            inside = (0 <= src_x < SOURCE_SIZE) and (0 <= src_y < SOURCE_SIZE)
-            src_x = src_x if inside else 0
-            src_y = src_y if inside else 0
-            value = ((bitmap[src_y, src_x >> 3] >> (7 - (src_x & 7))) & 1) if inside else 0
-            out[j, i] = value
-            row_any |= value
-        if row_any:
-            if top < 0:
-                top = j
-            bottom = j
-            for i in range(width):
-                if out[j, i]:
-                    left = min(left, i)
-                    break
-            for i in range(width - 1, -1, -1):
-                if out[j, i]:
-                    right = max(right, i)
-                    break
+        lo_x, hi_x = _column_range(row_x, a0, bounds[0], bounds[1])
+        lo_y, hi_y = _column_range(row_y, a3, bounds[2], bounds[3])
+        lo = max(lo_x, lo_y, 0)
+        hi = min(hi_x, hi_y, canvas_w - 1)
+        if lo > hi:
+            continue
+        lo, hi = first[lo], first[hi + 1]
+        row = out[j]
+        for i in range(lo, hi):  # branch-free, so LLVM can vectorise it
+            src_x = (row_x + step_cx[i]) >> 16
+            src_y = (row_y + step_cy[i]) >> 16
+            row[i] = (bitmap[src_y, src_x >> 3] >> (7 - (src_x & 7))) & 1
+        first_stroke = lo
+        while first_stroke < hi and not row[first_stroke]:
+            first_stroke += 1
+        if first_stroke == hi:
+            continue
+        last_stroke = hi - 1
+        while not row[last_stroke]:
+            last_stroke -= 1
+        left = min(left, first_stroke)
+        right = max(right, last_stroke)
+        if top < 0:
+            top = j
+        bottom = j
     return width, height, left, top, right, bottom
 
 
@@ -173,7 +231,12 @@ def crop_box(left: int, top: int, right: int, bottom: int) -> tuple[int, int, in
 
 @njit(cache=True, nogil=True)
 def _render(
-    state: np.ndarray, bitmap: np.ndarray, scale: float, buffer: np.ndarray, scratch: np.ndarray
+    state: np.ndarray,
+    bitmap: np.ndarray,
+    bounds: np.ndarray,
+    scale: float,
+    buffer: np.ndarray,
+    scratch: np.ndarray,
 ):
     """Augment, crop and colour one glyph, drawing exactly what the original draws.
 
@@ -183,7 +246,9 @@ def _render(
     theta = uniform(state, -MAX_SHEAR, MAX_SHEAR) * _DEG
     a = scale ** uniform(state, -1.0, 1.0)
     b = scale ** uniform(state, -1.0, 1.0)
-    _, _, left, top, right, bottom = warp_and_resize(bitmap, phi, theta, a, b, buffer, scratch)
+    _, _, left, top, right, bottom = warp_and_resize(
+        bitmap, phi, theta, a, b, buffer, scratch, bounds
+    )
     left, top, width, height = crop_box(left, top, right, bottom)
     if width < 0:
         return False, 0, 0, 0, 0, 0, 0, 0  # no stroke at all: failed before colouring
@@ -247,6 +312,7 @@ def _visible_stats(instances, table):
 def generate_samples(
     state: np.ndarray,
     glyphs: np.ndarray,
+    bounds: np.ndarray,
     pool: np.ndarray,
     drawer_low: int,
     drawer_high: int,
@@ -260,13 +326,14 @@ def generate_samples(
 ) -> int:
     """Generate ``len(scenes)`` consecutive samples of a job from ``state`` (advanced in place).
 
-    ``glyphs`` holds bit-packed bitmaps [chars, 20, 105, 14] indexed by global character id;
+    ``glyphs`` holds bit-packed bitmaps [chars, 20, 105, 14] indexed by global character id,
+    ``bounds`` their :func:`stroke_bounds`;
     ``pool`` the global ids of the job's characters. Outputs are written into the given arrays
     (zeroed here); ``offsets[i]`` receives the word offset at which sample i starts. Returns
     :data:`OK`, or :data:`GLYPH_TOO_LARGE` where the original would have crashed.
     """
     buffer = np.zeros((GLYPH_BUFFER, GLYPH_BUFFER), np.uint8)
-    scratch = np.zeros((2, GLYPH_BUFFER), np.int64)
+    scratch = np.zeros((3, SCRATCH), np.int64)
     n_chars = len(pool)
     for s in range(len(scenes)):
         offsets[s] = state[CONSUMED]
@@ -285,7 +352,12 @@ def generate_samples(
             other = pool[randint(state, 0, n_chars)]
             other_drawer = randint(state, drawer_low, drawer_high)
             ok, left, top, w, h, r, g, b = _render(
-                state, glyphs[other, other_drawer], MAX_SCALE, buffer, scratch
+                state,
+                glyphs[other, other_drawer],
+                bounds[other, other_drawer],
+                MAX_SCALE,
+                buffer,
+                scratch,
             )
             if not ok:
                 continue
@@ -299,7 +371,7 @@ def generate_samples(
         next_double(state)  # the original's "empty scene" test, always drawn
         while True:
             ok, left, top, w, h, r, g, b = _render(
-                state, glyphs[char, drawer], MAX_SCALE, buffer, scratch
+                state, glyphs[char, drawer], bounds[char, drawer], MAX_SCALE, buffer, scratch
             )
             if ok:
                 break
@@ -315,7 +387,7 @@ def generate_samples(
                     masks[s][y + j, x + i] = True
         while True:
             ok, left, top, w, h, r, g, b = _render(
-                state, glyphs[char, drawer], 1.0, buffer, scratch
+                state, glyphs[char, drawer], bounds[char, drawer], 1.0, buffer, scratch
             )
             if ok:
                 break
