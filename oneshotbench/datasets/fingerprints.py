@@ -41,7 +41,7 @@ def combine(job_digests: list[str]) -> str:
 
 def sample_records(raw: GeneratedSamples):
     """Yield each sample's record as three buffers (scene, mask as uint8, target)."""
-    masks = raw.mask.view(np.uint8)
+    masks = raw.mask.astype(np.uint8)  # 0/1 whatever bytes the bools were stored with
     for i in range(len(raw)):
         yield raw.scene[i].data, masks[i].data, raw.target[i].data
 

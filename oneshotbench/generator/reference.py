@@ -131,7 +131,7 @@ def reference_job(
         corner = ((TARGET_SIZE - coloured.size[0]) // 2, (TARGET_SIZE - coloured.size[1]) // 2)
         target.paste(coloured, corner, mask=coloured)
         scenes[i] = np.asarray(scene.convert("RGB"))
-        masks[i] = np.asarray(seg)
+        masks[i] = np.asarray(seg) != 0  # PIL's mode-1 bytes are 0/255; keep canonical bools
         targets[i] = np.asarray(target.convert("RGB"))
     return scenes, masks, targets
 
