@@ -13,7 +13,7 @@ from oneshotbench.generator.canonical import (
     GLYPH_BUFFER,
     SCRATCH,
     crop_box,
-    stroke_bounds,
+    stroke_box,
     warp_and_resize,
 )
 from oneshotbench.generator.jobs import generate_run, job_seeds
@@ -57,13 +57,14 @@ def test_skipping_words_equals_drawing_them() -> None:
     assert np.array_equal(drawn, skipped)
 
 
-def test_stroke_bounds(synthetic) -> None:
-    bounds = stroke_bounds(synthetic.packed)
+def test_stroke_box(synthetic) -> None:
+    box = np.zeros(4, np.int64)
     for char, drawer in [(0, 0), (5, 19), (20, 7)]:
+        stroke_box(synthetic.packed[char, drawer], box)
         ys, xs = np.nonzero(synthetic.bitmap(char, drawer))
-        assert bounds[char, drawer].tolist() == [xs.min(), xs.max(), ys.min(), ys.max()]
-    empty = stroke_bounds(np.zeros((1, 105, 14), np.uint8))
-    assert empty[0, 0] > empty[0, 1]
+        assert box.tolist() == [xs.min(), xs.max(), ys.min(), ys.max()]
+    stroke_box(np.zeros((105, 14), np.uint8), box)
+    assert box[0] > box[1]
 
 
 def test_job_seeds_are_the_authors() -> None:
@@ -118,23 +119,24 @@ def test_warp_resize_crop_equal_pillow_on_random_parameters(real_glyphs) -> None
     scales[: n // 4] = 1.0  # the unscaled target-image path
     phis[:8] = np.radians([-20, 20, -20, 20, 0, 0, 20, -20])  # range corners
     thetas[:8] = np.radians([-10, 10, 10, -10, 0, 10, 0, 0])
-    bounds = stroke_bounds(real_glyphs.packed)
+    box = np.zeros(4, np.int64)
     for i in range(n):
         bitmap = real_glyphs.bitmap(int(chars[i]), int(drawers[i]))
+        stroke_box(real_glyphs.packed[chars[i], drawers[i]], box)
         a, b = float(scales[i, 0]), float(scales[i, 1])
         expected = _pillow_glyph(bitmap, float(phis[i]), float(thetas[i]), a, b)
         w, h, left, top, right, bottom = warp_and_resize(
             real_glyphs.packed[chars[i], drawers[i]],
-            phis[i], thetas[i], a, b, out, scratch, bounds[chars[i], drawers[i]],
+            phis[i], thetas[i], a, b, out, scratch, box,
         )  # fmt: skip
         assert (h, w) == expected.shape, f"size differs for parameters #{i}"
         assert np.array_equal(out[:h, :w].astype(bool), expected), f"pixels differ for #{i}"
         rows, cols = np.flatnonzero(expected.any(1)), np.flatnonzero(expected.any(0))
-        box = crop_box(left, top, right, bottom)
+        cropped = crop_box(left, top, right, bottom)
         pil_crop = np.asarray(
             Image.fromarray(expected).crop((cols[0], rows[0], cols[-1], rows[-1]))
         )
-        assert box == (cols[0], rows[0], pil_crop.shape[1], pil_crop.shape[0])
+        assert cropped == (cols[0], rows[0], pil_crop.shape[1], pil_crop.shape[0])
 
 
 # --- the compiled generator equals the straightforward PIL loop ------------------------------

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from oneshotbench.generator.canonical import (
     T_B,
@@ -74,6 +77,8 @@ class Samples:
     @cached_property
     def instances(self) -> pd.DataFrame:
         """One row per pasted glyph (paste order, the scene target last)."""
+        import pandas as pd  # imported on demand: most consumers need only the arrays
+
         n, level, _ = self.table.shape
         rows = self.table.reshape(n * level, -1)
         visible = rows[:, T_VISIBLE]

@@ -19,7 +19,7 @@ import math
 import numpy as np
 from numba import njit
 
-from oneshotbench.generator.mt19937 import CONSUMED, next_double, randint, uniform
+from oneshotbench.generator.mt19937 import CONSUMED, next_double, randint, skip_words, uniform
 from oneshotbench.generator.spec import (
     MAX_ROTATION,
     MAX_SCALE,
@@ -67,28 +67,31 @@ def _column_range(origin: int, step: int, low: int, high: int) -> tuple[int, int
     return (0, 1 << 30) if inside else (1, 0)
 
 
-@njit(cache=True, nogil=True)
-def stroke_bounds(glyphs: np.ndarray) -> np.ndarray:
-    """Inclusive stroke bounding box (x0, x1, y0, y1) of every packed bitmap [..., 105, 14].
+UNKNOWN_BOUNDS = -2  # marks a glyph whose stroke box has not been computed yet
 
-    An empty bitmap gets an empty box (x0 > x1), so nothing is ever read from it.
+
+@njit(cache=True, nogil=True)
+def stroke_box(bitmap: np.ndarray, box: np.ndarray) -> None:
+    """Fill ``box`` with the inclusive stroke bounding box (x0, x1, y0, y1) of a packed bitmap.
+
+    Computed on a glyph's first use and kept (the caller's array is shared across calls); an
+    empty bitmap gets an empty box (x0 > x1), so nothing is ever read from it.
     """
-    flat = glyphs.reshape(-1, SOURCE_SIZE, glyphs.shape[-1])
-    bounds = np.empty((flat.shape[0], 4), np.int64)
-    for g in range(flat.shape[0]):
-        x0, x1, y0, y1 = SOURCE_SIZE, -1, SOURCE_SIZE, -1
-        for y in range(SOURCE_SIZE):
-            for byte in range(flat.shape[2]):
-                bits = flat[g, y, byte]
-                if bits:
-                    y0 = min(y0, y)
-                    y1 = max(y1, y)
-                    for bit in range(8):
-                        if (bits >> (7 - bit)) & 1:
-                            x0 = min(x0, byte * 8 + bit)
-                            x1 = max(x1, byte * 8 + bit)
-        bounds[g, 0], bounds[g, 1], bounds[g, 2], bounds[g, 3] = x0, x1, y0, y1
-    return bounds.reshape(glyphs.shape[:-2] + (4,))
+    x0, x1, y0, y1 = SOURCE_SIZE, -1, SOURCE_SIZE, -1
+    for y in range(SOURCE_SIZE):
+        for byte in range(bitmap.shape[1]):
+            bits = bitmap[y, byte]
+            if bits:
+                y0 = min(y0, y)
+                y1 = max(y1, y)
+                for bit in range(8):
+                    if (bits >> (7 - bit)) & 1:
+                        x0 = min(x0, byte * 8 + bit)
+                        x1 = max(x1, byte * 8 + bit)
+    box[1] = x1
+    box[2] = y0
+    box[3] = y1
+    box[0] = x0  # written last: a concurrent reader never sees a half-filled box
 
 
 @njit(cache=True, nogil=True)
@@ -106,7 +109,7 @@ def warp_and_resize(
 
     ``bitmap`` is a bit-packed 105x105 stroke bitmap [105, 14]; ``out[:height, :width]`` receives
     the resized glyph (1 = stroke); ``scratch`` is int64 [3, SCRATCH]; ``bounds`` is the source
-    bitmap's inclusive stroke bounding box (x0, x1, y0, y1), see :func:`stroke_bounds`. Returns
+    bitmap's inclusive stroke bounding box (x0, x1, y0, y1), see :func:`stroke_box`. Returns
     (width, height, left, top, right, bottom), the last four the inclusive stroke bounding box of
     the output (top = -1 when there is no stroke pixel).
     """
@@ -242,6 +245,8 @@ def _render(
 
     Returns (ok, left, top, width, height, r, g, b); ``ok`` False means the original's retry.
     """
+    if bounds[0] == UNKNOWN_BOUNDS:
+        stroke_box(bitmap, bounds)
     phi = uniform(state, -MAX_ROTATION, MAX_ROTATION) * _DEG
     theta = uniform(state, -MAX_SHEAR, MAX_SHEAR) * _DEG
     a = scale ** uniform(state, -1.0, 1.0)
@@ -323,15 +328,18 @@ def generate_samples(
     instance_maps: np.ndarray,
     tables: np.ndarray,
     offsets: np.ndarray,
+    word_offset: int,
 ) -> int:
     """Generate ``len(scenes)`` consecutive samples of a job from ``state`` (advanced in place).
 
     ``glyphs`` holds bit-packed bitmaps [chars, 20, 105, 14] indexed by global character id,
-    ``bounds`` their :func:`stroke_bounds`;
+    ``bounds`` their stroke boxes [chars, 20, 4] (:data:`UNKNOWN_BOUNDS` where not yet known);
     ``pool`` the global ids of the job's characters. Outputs are written into the given arrays
-    (zeroed here); ``offsets[i]`` receives the word offset at which sample i starts. Returns
+    (zeroed here); ``offsets[i]`` receives the word offset at which sample i starts. The first
+    ``word_offset`` words of ``state`` are skipped (random access inside a job). Returns
     :data:`OK`, or :data:`GLYPH_TOO_LARGE` where the original would have crashed.
     """
+    skip_words(state, word_offset)
     buffer = np.zeros((GLYPH_BUFFER, GLYPH_BUFFER), np.uint8)
     scratch = np.zeros((3, SCRATCH), np.int64)
     n_chars = len(pool)

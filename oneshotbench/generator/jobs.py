@@ -19,10 +19,10 @@ import numpy as np
 from oneshotbench.generator.canonical import (
     GLYPH_TOO_LARGE,
     TABLE_FIELDS,
+    UNKNOWN_BOUNDS,
     generate_samples,
-    stroke_bounds,
 )
-from oneshotbench.generator.mt19937 import seeded_state, skip_words
+from oneshotbench.generator.mt19937 import seeded_state
 from oneshotbench.generator.spec import SCENE_SIZE, TARGET_SIZE, JobSpec
 
 
@@ -44,12 +44,13 @@ _BOUNDS_LOCK = threading.Lock()
 
 
 def glyph_bounds(glyphs: np.ndarray) -> np.ndarray:
-    """Stroke bounding boxes of a glyph array, computed once per array (about 20 ms)."""
+    """The shared stroke-box array of a glyph array; the kernel fills each box on first use."""
     key = id(glyphs)
     with _BOUNDS_LOCK:
         cached = _BOUNDS.get(key)
         if cached is None or cached[0] is not glyphs:
-            cached = _BOUNDS[key] = (glyphs, stroke_bounds(glyphs))
+            bounds = np.full(glyphs.shape[:2] + (4,), UNKNOWN_BOUNDS, np.int64)
+            cached = _BOUNDS[key] = (glyphs, bounds)
         return cached[1]
 
 
@@ -107,7 +108,6 @@ def generate_run(
     """
     out = into if into is not None else GeneratedSamples.empty(count, job.level)
     state = seeded_state(job.seed)
-    skip_words(state, word_offset)
     status = generate_samples(
         state,
         glyphs,
@@ -122,6 +122,7 @@ def generate_run(
         out.instance_map,
         out.table,
         out.offset,
+        word_offset,
     )
     if status == GLYPH_TOO_LARGE:  # the original would have crashed here too
         raise RuntimeError(f"a glyph larger than the scene occurred in job seed {job.seed}")
