@@ -28,11 +28,6 @@ def pool_characters(glyphs: GlyphSet, pool: str) -> np.ndarray:
     return np.flatnonzero(np.isin(glyphs.char_alphabet, chosen)).astype(np.int64)
 
 
-def seed_commitment(master_seed: int) -> str:
-    """SHA-256 commitment to a private master seed (the seed itself is never recorded)."""
-    return hashlib.sha256(f"oneshotbench-private-seed:{master_seed}".encode()).hexdigest()
-
-
 class Split:
     """Samples ``[0, len)`` of one split and level, produced exactly like the authors' release.
 
@@ -80,18 +75,17 @@ class Split:
         return self.definition.name
 
     @property
-    def seed_commitment(self) -> str | None:
-        return seed_commitment(self._master_seed) if self.private else None
-
-    @property
-    def fingerprint(self) -> str:
+    def fingerprint(self) -> str | None:
         """Identifies the exact data: the committed SHA-256 for the official splits.
 
-        Private splits and non-canonical glyph sets get a digest of what determines their bytes.
+        Non-canonical glyph sets get a digest of what determines their bytes. Private splits get
+        none: anything derived from their 32-bit seed could be searched exhaustively, so the
+        caller commits to its own (longer) secret instead, as ``evaluate`` does.
         """
+        if self.private:
+            return None
         if not self.official:
-            source = self.seed_commitment if self.private else self.glyphs.fingerprint
-            key = f"{self.dataset.label}/{self.name}/{self.level}/{source}"
+            key = f"{self.dataset.label}/{self.name}/{self.level}/{self.glyphs.fingerprint}"
             return hashlib.sha256(key.encode()).hexdigest()
         entry = self.dataset.registry.entry(self.name, self.level)
         if entry is None:
@@ -107,7 +101,6 @@ class Split:
             "level": self.level,
             "size": len(self),
             "private": self.private,
-            "master_seed_commitment": self.seed_commitment,
             "fingerprint": self.fingerprint,
         }
 

@@ -1,0 +1,849 @@
+"""``evaluate``: score one submission file on benchmark splits — isolated, limited, resumable.
+
+A thin shell around four parts: the data seam (:data:`OpenSplit`, by default the dataset registry),
+the plan (which batches of which levels, and which process owns each under ``torchrun``), the
+journal (every finished batch's per-sample scores on disk, so a failure loses nothing and
+``resume=True`` continues), and the worker process (:mod:`oneshotbench.worker`) that runs the
+submission and sees nothing but pixels. Ground truth stays in this process; scores come from
+:mod:`oneshotbench.metrics`, summaries and records from :mod:`oneshotbench.records`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from oneshotbench.cache import atomic_path, atomic_write_bytes
+from oneshotbench.errors import OneshotbenchError
+from oneshotbench.metrics import PAPER_THRESHOLD, PerSampleScores, SegmentationScores
+from oneshotbench.protocol import SubmissionError
+from oneshotbench.records import make_record, summarize_level, write_record
+from oneshotbench.worker import Limits, WorkerFault, WorkerHandle
+
+PAPER_LEVELS = (4, 8, 16, 32, 64, 128, 256)
+DEFAULT_SPLIT = "test-one-shot"
+DEFAULT_BATCH_SIZE = 250  # the paper's evaluation batch
+DEFAULT_BATCH_TIMEOUT = 1800.0  # s; generous enough for MaskNet-style models on a CPU
+DEFAULT_TIMEOUT = 48 * 3600.0  # s; a full CPU run of a slow model fits
+N_RESAMPLES = 10_000
+INVARIANCE_SAMPLES = 128  # per level
+INVARIANCE_TOLERANCE = 1e-3  # largest allowed |p - p'| between the two batchings
+MIN_SECRET_BYTES = 16
+JOURNAL_FORMAT = 1
+
+
+def default_memory_limit() -> int | None:
+    """Three quarters of the machine's RAM (None where it cannot be read)."""
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        return int(0.75 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    return None
+
+
+# --------------------------------------------------------------------------- data seam
+
+
+class SplitSource(Protocol):
+    """What the runner needs from a split (``oneshotbench.datasets.Split`` is one)."""
+
+    fingerprint: str
+    info: dict
+
+    def __len__(self) -> int: ...
+
+    def get(self, start: Any, stop: int | None = None) -> Any: ...
+
+
+OpenSplit = Callable[[str, int, "Path | None", "int | None"], SplitSource]
+"""(split, level, omniglot, master_seed) -> split; inject a fake one in tests and benchmarks."""
+
+
+def open_registered_split(
+    split: str, level: int, omniglot: Path | None, master_seed: int | None
+) -> SplitSource:
+    """The registry's split (imported lazily: the dataset layer is heavy to import)."""
+    from oneshotbench.datasets import load_split
+
+    return load_split(split, level, omniglot=omniglot, master_seed=master_seed)
+
+
+# --------------------------------------------------------------------------- private splits
+
+
+@dataclass(frozen=True)
+class PrivateSecret:
+    """The secret behind a private split; only its SHA-256 commitment is ever recorded.
+
+    Seeds and fingerprints are derived from the whole secret (at least 128 bits), never from
+    the 32-bit master seed alone, which could be brute-forced from anything published about it.
+    """
+
+    secret: bytes = field(repr=False)
+
+    @property
+    def commitment(self) -> str:
+        return hashlib.sha256(self.secret).hexdigest()
+
+    def _derive(self, *parts: object) -> bytes:
+        key = "\0".join(["oneshotbench-private-split-v1", *map(str, parts)]).encode()
+        return hashlib.sha256(key + b"\0" + self.secret).digest()
+
+    def master_seed(self, split: str) -> int:
+        """A master seed in 1..2**32-1 (0 means "unseeded" to the authors' code), one per split."""
+        return int.from_bytes(self._derive("seed", split)[:4], "big") % (2**32 - 1) + 1
+
+    def fingerprint(self, dataset: str, version: int, split: str, level: int) -> str:
+        """Identifies a private split without revealing anything that leads to its seed."""
+        return self._derive("fingerprint", dataset, version, split, level).hex()
+
+
+def read_private_secret(path: Path) -> PrivateSecret:
+    """Read the secret file; refuse ones too short to be unguessable."""
+    try:
+        secret = Path(path).read_bytes()
+    except OSError as err:
+        raise OneshotbenchError(f"cannot read private seed file {path}: {err.strerror}") from None
+    if len(secret) < MIN_SECRET_BYTES:
+        raise OneshotbenchError(
+            f"private seed file {path} holds {len(secret)} bytes; use at least "
+            f"{MIN_SECRET_BYTES} random bytes, e.g.  head -c 32 /dev/urandom > {path}"
+        )
+    return PrivateSecret(secret)
+
+
+# --------------------------------------------------------------------------- processes
+
+
+class _Group:
+    """This process's place under ``torchrun`` (a group of one otherwise)."""
+
+    def __init__(self, device: torch.device):
+        import torch.distributed as dist
+
+        self._dist = dist
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.owned = False
+        if self.world > 1 and device.type == "cuda":
+            torch.cuda.set_device(device)  # NCCL's object collectives use the current device
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+            self.owned = True
+        self.rank = dist.get_rank() if self.world > 1 else 0
+        self.world = dist.get_world_size() if self.world > 1 else 1
+
+    def gather(self, obj: object) -> list:
+        """Every process's ``obj``, on every process."""
+        if self.world == 1:
+            return [obj]
+        out: list = [None] * self.world
+        self._dist.all_gather_object(out, obj)
+        return out
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            self._dist.barrier()
+
+    def close(self) -> None:
+        if self.owned:
+            self._dist.destroy_process_group()
+
+
+def _resolve_device(device: str) -> torch.device:
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise OneshotbenchError(f"unknown device {device!r}; try 'cpu' or 'cuda'") from None
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise OneshotbenchError(f"device {device!r} requested but CUDA is not available")
+        if resolved.index is None:
+            resolved = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return resolved
+
+
+# --------------------------------------------------------------------------- journal
+
+
+@dataclass
+class Probe:
+    """Main-run output of the invariance-check samples of one batch."""
+
+    index: np.ndarray
+    probs: np.ndarray
+    locations: np.ndarray | None
+
+    @staticmethod
+    def concat(parts: Sequence[Probe]) -> Probe:
+        locations = [p.locations for p in parts]
+        return Probe(
+            np.concatenate([p.index for p in parts]),
+            np.concatenate([p.probs for p in parts]),
+            None if any(loc is None for loc in locations) else np.concatenate(locations),
+        )
+
+
+@dataclass
+class BatchResult:
+    scores: PerSampleScores
+    wall_s: float
+    probe: Probe | None = None
+
+
+class Journal:
+    """Finished batches of one run, one small ``.npz`` each, beside the record.
+
+    The manifest (``run.json``) pins everything that determines the scores; ``--resume`` refuses a
+    journal whose manifest differs, so a resumed record equals an uninterrupted one.
+    """
+
+    def __init__(self, directory: Path, manifest: dict, *, resume: bool):
+        self.directory = directory
+        existing = self.batch_files()
+        if existing and not resume:
+            raise OneshotbenchError(
+                f"{directory} holds {len(existing)} finished batches of an earlier run of this "
+                "evaluation; pass --resume to continue it, or delete that folder to start over"
+            )
+        if existing:
+            self._check_manifest(manifest)
+        else:
+            directory.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(directory / "run.json", json.dumps(manifest, indent=1).encode())
+
+    def batch_files(self) -> list[Path]:
+        return sorted(self.directory.glob("L*-*.npz"))
+
+    def _check_manifest(self, manifest: dict) -> None:
+        try:
+            old = json.loads((self.directory / "run.json").read_text())
+        except (OSError, ValueError):
+            old = {}
+        differ = [k for k in sorted(set(manifest) | set(old)) if old.get(k) != manifest.get(k)]
+        if differ:
+            shown = "; ".join(f"{k}: {old.get(k)!r} then, {manifest.get(k)!r} now" for k in differ)
+            raise OneshotbenchError(
+                f"cannot resume from {self.directory}: the run differs ({shown}). Rerun with the "
+                "original settings, or delete that folder to start over"
+            )
+
+    def _path(self, level: int, start: int) -> Path:
+        return self.directory / f"L{level:03d}-{start:06d}.npz"
+
+    def load(self, level: int, starts: Sequence[int]) -> dict[int, BatchResult]:
+        """The finished batches among ``starts`` of ``level``."""
+        done = {}
+        for start in starts:
+            path = self._path(level, start)
+            if not path.is_file():
+                continue
+            with np.load(path) as data:
+                probe = None
+                if "probe_index" in data:
+                    locations = data.get("probe_locations")
+                    probe = Probe(data["probe_index"], data["probe_probs"], locations)
+                scores = PerSampleScores.from_arrays({f: data[f] for f in PerSampleScores.FIELDS})
+                done[start] = BatchResult(scores, float(data["wall_s"]), probe)
+        return done
+
+    def save(self, level: int, start: int, result: BatchResult) -> None:
+        arrays = {**result.scores.arrays(), "wall_s": np.float64(result.wall_s)}
+        if result.probe is not None:
+            arrays.update(probe_index=result.probe.index, probe_probs=result.probe.probs)
+            if result.probe.locations is not None:
+                arrays["probe_locations"] = result.probe.locations
+        with atomic_path(self._path(level, start)) as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- progress
+
+
+class _Progress:
+    """The project's rich progress bar with samples/s, on stderr (a no-op when disabled)."""
+
+    def __init__(self, enabled: bool):
+        self._bar = None
+        if enabled:
+            from rich.console import Console
+
+            from oneshotbench.cli.progress import progress_bar
+
+            self._bar = progress_bar(Console(stderr=True))
+
+    def __enter__(self) -> _Progress:
+        if self._bar is not None:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def task(self, description: str, total: int, completed: int) -> Callable[[int], None]:
+        """Start a bar; returns ``advance(n)``."""
+        bar = self._bar
+        if bar is None:
+            return lambda n: None
+        task = bar.add_task(description, total=total, completed=completed)
+        return lambda n: bar.advance(task, n)
+
+
+# --------------------------------------------------------------------------- one run
+
+
+@dataclass
+class _LevelPlan:
+    level: int
+    split: SplitSource
+    batch_size: int
+    batches: list[tuple[int, int]]  # this process's share
+    probe: np.ndarray  # sorted indices of the invariance subset (empty when not checked)
+
+    def where(self, start: int, stop: int) -> str:
+        return f"level {self.level}, batch {start // self.batch_size} (samples {start}-{stop - 1})"
+
+
+def _batches(n: int, size: int, rank: int, world: int) -> list[tuple[int, int]]:
+    """Batches of the first ``n`` samples; batch j belongs to process j mod world.
+
+    Batch boundaries never depend on the number of processes, so scores cannot either.
+    """
+    starts = range(0, n, size)
+    return [(s, min(s + size, n)) for j, s in enumerate(starts) if j % world == rank]
+
+
+def _probe_subset(n: int, seed: int, level: int) -> np.ndarray:
+    rng = np.random.default_rng([seed, level])
+    return np.sort(rng.choice(n, size=min(n, INVARIANCE_SAMPLES), replace=False)).astype(np.int64)
+
+
+def _oracle_args(samples: Any, fields: tuple[str, ...]) -> dict:
+    """The declared ground-truth fields of a batch, for an oracle submission only."""
+    args: dict[str, Any] = {}
+    if "instance_map" in fields:
+        args["instance_map"] = samples.instance_map
+    if "instances" in fields:
+        table = samples.instances
+        groups = dict(iter(table.groupby("sample", sort=False)))
+        args["instances"] = [
+            groups[i].drop(columns="sample").reset_index(drop=True) for i in samples.index
+        ]
+    return args
+
+
+def _score(samples: Any, probs: np.ndarray, locations: np.ndarray | None, threshold: float):
+    scorer = SegmentationScores(threshold)
+    scorer.update(
+        torch.from_numpy(np.asarray(samples.index, dtype=np.int64)),
+        torch.from_numpy(probs),
+        torch.from_numpy(np.asarray(samples.mask, dtype=bool)),
+        None if locations is None else torch.from_numpy(locations),
+    )
+    return scorer.compute()
+
+
+@dataclass
+class _Answer:
+    """A batch the worker has answered and the harness has not yet scored."""
+
+    start: int
+    samples: Any
+    probs: np.ndarray
+    locations: np.ndarray | None
+    wall_s: float
+
+
+@dataclass
+class _Run:
+    """Everything one process needs while it drives its worker."""
+
+    submission: Path
+    worker: WorkerHandle
+    journal: Journal
+    threshold: float
+    oracle_fields: tuple[str, ...]
+    progress: _Progress
+    executor: ThreadPoolExecutor
+
+    def fail(self, fault: WorkerFault, where: str, index: np.ndarray | None = None) -> Exception:
+        return _failure(
+            fault,
+            where,
+            submission=self.submission,
+            log_path=self.worker.log_path,
+            journal=self.journal,
+            index=index,
+        )
+
+    def submit(self, samples: Any) -> None:
+        self.worker.submit(
+            samples.scene, samples.target, **_oracle_args(samples, self.oracle_fields)
+        )
+
+    def level(self, plan: _LevelPlan) -> tuple[list[BatchResult], float]:
+        """Score this process's batches of one level; returns the results and their wall time.
+
+        Pipelined: while the worker predicts batch k, the next batch is generated in a thread and
+        batch k-1 is scored and journaled here. Whatever was predicted is journaled even when a
+        later step fails.
+        """
+        starts = [start for start, _ in plan.batches]
+        done = self.journal.load(plan.level, starts)
+        todo = [b for b in plan.batches if b[0] not in done]
+        advance = self.progress.task(
+            f"level {plan.level}",
+            sum(stop - start for start, stop in plan.batches),
+            sum(len(r.scores) for r in done.values()),
+        )
+        fetch = self.executor.submit(plan.split.get, *todo[0]) if todo else None
+        answer: _Answer | None = None
+        clock = time.perf_counter()
+        try:
+            for k, (start, stop) in enumerate(todo):
+                samples = fetch.result()
+                if k + 1 < len(todo):
+                    fetch = self.executor.submit(plan.split.get, *todo[k + 1])
+                self.submit(samples)
+                if answer is not None:  # score the previous batch while the worker computes
+                    done[answer.start] = self._finish(plan, answer, advance)
+                    answer = None
+                try:
+                    probs, locations = self.worker.collect()
+                except WorkerFault as fault:
+                    raise self.fail(fault, plan.where(start, stop), samples.index) from None
+                now = time.perf_counter()
+                answer, clock = _Answer(start, samples, probs, locations, now - clock), now
+        finally:
+            if answer is not None:
+                done[answer.start] = self._finish(plan, answer, advance)
+        results = [done[start] for start in starts]
+        return results, sum(r.wall_s for r in results)
+
+    def _finish(self, plan: _LevelPlan, answer: _Answer, advance: Callable[[int], None]):
+        """Score one answered batch and journal it (with its invariance-probe outputs)."""
+        probe = None
+        if plan.probe.size:
+            chosen = np.isin(answer.samples.index, plan.probe)
+            probe = Probe(
+                np.asarray(answer.samples.index)[chosen],
+                answer.probs[chosen],
+                None if answer.locations is None else answer.locations[chosen],
+            )
+        scores = _score(answer.samples, answer.probs, answer.locations, self.threshold)
+        result = BatchResult(scores, answer.wall_s, probe)
+        self.journal.save(plan.level, answer.start, result)
+        advance(len(scores))
+        return result
+
+    def invariance(
+        self, plan: _LevelPlan, batches: list[BatchResult], batch_size: int, seed: int
+    ) -> dict | None:
+        """Re-run this process's probe samples shuffled, in batches of ``batch_size``; compare
+        outputs and scores with the main run's. None when this process holds no probe sample."""
+        probes = [b.probe for b in batches if b.probe is not None and len(b.probe.index)]
+        if not probes:
+            return None
+        reference = Probe.concat(probes)
+        main = PerSampleScores.merge([b.scores for b in batches])
+        order = np.random.default_rng([seed, plan.level, 1]).permutation(len(reference.index))
+        prob_dev, loc_dev, parts = 0.0, None, []
+        advance = self.progress.task(f"invariance {plan.level}", len(order), 0)
+        for first in range(0, len(order), batch_size):
+            chosen = order[first : first + batch_size]
+            samples = plan.split.get(reference.index[chosen])
+            self.submit(samples)
+            try:
+                probs, locations = self.worker.collect()
+            except WorkerFault as fault:
+                where = f"invariance check, level {plan.level}"
+                raise self.fail(fault, where, samples.index) from None
+            prob_dev = max(prob_dev, float(np.abs(probs - reference.probs[chosen]).max()))
+            if locations is not None and reference.locations is not None:
+                step = float(np.abs(locations - reference.locations[chosen]).max())
+                loc_dev = step if loc_dev is None else max(loc_dev, step)
+            parts.append(_score(samples, probs, locations, self.threshold))
+            advance(len(chosen))
+        rerun = PerSampleScores.merge(parts)
+        position = np.searchsorted(main.index, rerun.index)
+        return {
+            "samples": len(order),
+            "max_prob_deviation": prob_dev,
+            "max_location_deviation": loc_dev,
+            "max_iou_deviation": float(np.abs(rerun.iou - main.iou[position]).max()),
+            "changed_hits": int((rerun.hit != main.hit[position]).sum()),
+        }
+
+
+def _failure(
+    fault: WorkerFault,
+    where: str,
+    *,
+    submission: Path,
+    log_path: Path,
+    journal: Journal,
+    index: np.ndarray | None = None,
+) -> OneshotbenchError:
+    """A user-facing error for a failed submission: what, where, its own output, what is kept."""
+    if fault.kind in ("load", "protocol"):
+        text = fault.detail  # already names the file and, for protocol faults, shows the signature
+    else:
+        sample = ""
+        if fault.sample is not None and index is not None:
+            sample = f", sample {int(index[fault.sample])}"
+        invalid = "invalid output: " if fault.kind == "output" else ""
+        text = f"{submission}: {where}{sample}: {invalid}{fault.detail}"
+    if fault.log_tail.strip():
+        tail = "\n".join("  | " + line for line in fault.log_tail.splitlines())
+        text += f"\nLast output of the submission ({log_path}):\n{tail}"
+    kept = len(journal.batch_files())
+    if kept:
+        text += (
+            f"\n{kept} finished batches are kept in {journal.directory}; fix the cause and rerun "
+            "the same command with --resume to continue"
+        )
+    return OneshotbenchError(text)
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+def default_out_path(submission: Path, split: str, *, private: bool) -> Path:
+    """``out/<submission>-<split>[-private].json`` in the working directory."""
+    return Path("out") / f"{Path(submission).stem}-{split}{'-private' if private else ''}.json"
+
+
+def journal_path(out: Path) -> Path:
+    """Where the finished batches of the run writing ``out`` are kept until it completes."""
+    return Path(out).with_name(f"{Path(out).stem}.partial")
+
+
+def _check_writable(out: Path) -> None:
+    """Fail before any work when the record could not be written."""
+    if out.is_dir():
+        raise OneshotbenchError(
+            f"output path {out} is a folder; name a file, e.g. {out / 'r.json'}"
+        )
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out.parent, prefix=f".{out.name}.", suffix=".probe"):
+            pass
+    except OSError as err:
+        raise OneshotbenchError(
+            f"cannot write the result to {out}: {err.strerror or err}"
+        ) from None
+
+
+def _check_levels(levels: Sequence[int]) -> tuple[int, ...]:
+    chosen = tuple(int(level) for level in levels)
+    if not chosen or len(set(chosen)) != len(chosen):
+        raise OneshotbenchError(f"levels must be distinct and non-empty, got {list(levels)}")
+    return chosen
+
+
+def _check_count(name: str, value: float | None, *, allow_none: bool = True) -> None:
+    if (value is None and not allow_none) or (value is not None and value <= 0):
+        raise OneshotbenchError(f"{name} must be positive, got {value}")
+
+
+def _other_batch_size(batch_size: int) -> int:
+    """The invariance check's batch size: different from the main run's."""
+    return batch_size // 2 if batch_size > 1 else 2
+
+
+def _combine_invariance(
+    per_rank: list[dict], levels: Sequence[int], batch_size: int, seed: int
+) -> dict:
+    """Merge the processes' invariance statistics into the record's ``invariance`` entry."""
+    per_level = {}
+    for level in levels:
+        parts = [stats[level] for stats in per_rank if stats.get(level)]
+        locations = [
+            p["max_location_deviation"] for p in parts if p["max_location_deviation"] is not None
+        ]  # noqa: E501
+        per_level[str(level)] = {
+            "samples": sum(p["samples"] for p in parts),
+            "max_prob_deviation": max((p["max_prob_deviation"] for p in parts), default=0.0),
+            "max_location_deviation": max(locations, default=None),
+            "max_iou_deviation": max((p["max_iou_deviation"] for p in parts), default=0.0),
+            "changed_hits": sum(p["changed_hits"] for p in parts),
+        }
+    worst = max(v["max_prob_deviation"] for v in per_level.values())
+    located = [v["max_location_deviation"] for v in per_level.values()]
+    worst_location = max((d for d in located if d is not None), default=None)
+    return {
+        "samples": sum(v["samples"] for v in per_level.values()),
+        "batch_size": batch_size,
+        "order": "shuffled",
+        "seed": seed,
+        "tolerance": INVARIANCE_TOLERANCE,
+        "max_prob_deviation": worst,
+        "max_location_deviation": worst_location,
+        "flagged": max(worst, worst_location or 0.0) > INVARIANCE_TOLERANCE,
+        "levels": per_level,
+    }
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """The validated options of one ``evaluate`` call."""
+
+    submission: Path
+    split: str
+    levels: tuple[int, ...]
+    samples: int | None
+    device: torch.device
+    batch_size: int
+    out: Path
+    resume: bool
+    limits: Limits
+    bootstrap_seed: int
+    secret: PrivateSecret | None
+    check_invariance: bool
+    oracle: bool
+    omniglot: Path | None
+    progress: bool
+    threshold: float
+    open_split: OpenSplit
+
+    @property
+    def probe_batch(self) -> int:
+        return _other_batch_size(self.batch_size)
+
+
+def evaluate(
+    submission: str | Path,
+    *,
+    split: str = DEFAULT_SPLIT,
+    levels: Sequence[int] = PAPER_LEVELS,
+    samples: int | None = None,
+    device: str = "cpu",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    out: str | Path | None = None,
+    resume: bool = False,
+    batch_timeout: float | None = DEFAULT_BATCH_TIMEOUT,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    memory_limit: int | None = default_memory_limit(),
+    bootstrap_seed: int = 0,
+    private_seed_file: str | Path | None = None,
+    check_invariance: bool = False,
+    oracle: bool = False,
+    omniglot: str | Path | None = None,
+    progress: bool = True,
+    threshold: float = PAPER_THRESHOLD,
+    open_split: OpenSplit | None = None,
+) -> dict:
+    """Score ``submission`` (a protocol-v1 file) and write its record; returns the record.
+
+    The record goes to ``out`` (default ``out/<name>-<split>.json``) with the per-sample scores
+    beside it. Finished batches are journaled in ``<out stem>.partial/`` until the record is
+    written; ``resume=True`` continues from them. Under ``torchrun`` every process scores its share
+    of the batches, process 0 writes the record, and every process returns it. ``None`` switches
+    a limit off; ``open_split`` replaces the dataset registry (tests, benchmarks, own data).
+    Errors a user can fix raise :class:`~oneshotbench.errors.OneshotbenchError`.
+    """
+    started = time.perf_counter()
+    submission = Path(submission)
+    if not submission.is_file():
+        raise SubmissionError(f"submission file {submission} does not exist")
+    _check_count("samples", samples)
+    _check_count("batch size", batch_size, allow_none=False)
+    for name, limit in (("batch timeout", batch_timeout), ("timeout", timeout)):
+        _check_count(name, limit)
+    _check_count("memory limit", memory_limit)
+    secret = read_private_secret(Path(private_seed_file)) if private_seed_file else None
+    settings = _Settings(
+        submission=submission,
+        split=split,
+        levels=_check_levels(levels),
+        samples=samples,
+        device=_resolve_device(device),
+        batch_size=batch_size,
+        out=Path(out) if out else default_out_path(submission, split, private=bool(secret)),
+        resume=resume,
+        limits=Limits(batch_timeout, timeout, memory_limit),
+        bootstrap_seed=bootstrap_seed,
+        secret=secret,
+        check_invariance=check_invariance,
+        oracle=oracle,
+        omniglot=None if omniglot is None else Path(omniglot),
+        progress=progress,
+        threshold=threshold,
+        open_split=open_split or open_registered_split,
+    )
+    _check_writable(settings.out)  # the last check, and the first thing written
+    group = _Group(settings.device)
+    try:
+        return _evaluate(settings, group, started)
+    finally:
+        group.close()
+
+
+def _dataset_entry(s: _Settings, splits: dict[int, SplitSource]) -> dict:
+    """The record's ``dataset``: what was scored, with private splits reduced to a commitment."""
+    info = splits[s.levels[0]].info
+    name, version = info["dataset"], info["version"]
+    return {
+        "name": name,
+        "version": version,
+        "split": s.split,
+        "levels": list(s.levels),
+        "fingerprints": {
+            level: s.secret.fingerprint(name, version, s.split, level)
+            if s.secret
+            else split.fingerprint
+            for level, split in splits.items()
+        },
+        "private": s.secret is not None,
+        "seed_commitment": s.secret.commitment if s.secret else None,
+    }
+
+
+def _manifest(s: _Settings, dataset: dict, sizes: dict[int, int]) -> dict:
+    """Everything that determines the scores; a journal is resumed only when it matches."""
+    return {
+        "format": JOURNAL_FORMAT,
+        "submission_sha256": hashlib.sha256(s.submission.read_bytes()).hexdigest(),
+        "dataset": {
+            **dataset,
+            "fingerprints": {str(k): v for k, v in dataset["fingerprints"].items()},
+        },
+        "samples": {str(level): n for level, n in sizes.items()},
+        "batch_size": s.batch_size,
+        "threshold": s.threshold,
+        "oracle": s.oracle,
+        "invariance_seed": s.bootstrap_seed if s.check_invariance else None,
+    }
+
+
+def _start(worker: WorkerHandle, s: _Settings, journal: Journal) -> tuple[str, ...]:
+    """Load the submission, refuse an oracle without ``--oracle``, call make_predictor.
+
+    Returns the ground-truth fields predict will receive (none unless an oracle is allowed).
+    """
+    context = {"submission": s.submission, "log_path": worker.log_path, "journal": journal}
+    try:
+        fields = worker.load()
+    except WorkerFault as fault:
+        raise _failure(fault, "loading", **context) from None
+    if fields and not s.oracle:
+        raise OneshotbenchError(
+            f"{s.submission} declares ORACLE_FIELDS = {fields}: it reads ground truth, so it is "
+            "evaluated only with --oracle (and its record is then marked as an oracle result)"
+        )
+    try:
+        worker.start(str(s.device), s.oracle)
+    except WorkerFault as fault:
+        raise _failure(fault, "make_predictor", **context) from None
+    return fields if s.oracle else ()
+
+
+def _evaluate(s: _Settings, group: _Group, started: float) -> dict:
+    directory = journal_path(s.out)
+    directory.mkdir(parents=True, exist_ok=True)
+    log_path = directory / f"worker-{group.rank}.log"
+    capacity = max(s.batch_size, s.probe_batch)
+    # spawned first: its start-up (interpreter, torch, the submission) overlaps opening the data
+    with WorkerHandle(
+        s.submission, capacity=capacity, limits=s.limits, log_path=log_path
+    ) as worker:
+        master_seed = s.secret.master_seed(s.split) if s.secret else None
+        splits = {
+            level: s.open_split(s.split, level, s.omniglot, master_seed) for level in s.levels
+        }
+        sizes = {level: min(len(split), s.samples or len(split)) for level, split in splits.items()}
+        dataset = _dataset_entry(s, splits)
+        journal = Journal(directory, _manifest(s, dataset, sizes), resume=s.resume)
+        group.barrier()  # nobody writes batches before every process has checked the journal
+        fields = _start(worker, s, journal)
+        plans = [
+            _LevelPlan(
+                level,
+                splits[level],
+                s.batch_size,
+                _batches(sizes[level], s.batch_size, group.rank, group.world),
+                _probe_subset(sizes[level], s.bootstrap_seed, level)
+                if s.check_invariance
+                else np.empty(0, np.int64),
+            )
+            for level in s.levels
+        ]
+        with _Progress(s.progress and group.rank == 0) as bars, ThreadPoolExecutor(1) as pool:
+            run = _Run(s.submission, worker, journal, s.threshold, fields, bars, pool)
+            scored = {plan.level: run.level(plan) for plan in plans}
+            invariance = {
+                plan.level: run.invariance(
+                    plan, scored[plan.level][0], s.probe_batch, s.bootstrap_seed
+                )
+                for plan in plans
+                if s.check_invariance
+            }
+    shares = {
+        level: ([b.scores for b in batches], wall) for level, (batches, wall) in scored.items()
+    }
+    gathered = group.gather((shares, invariance))
+    record = None
+    if group.rank == 0:
+        record = _write_record(
+            s,
+            dataset,
+            gathered,
+            oracle=bool(fields),
+            processes=group.world,
+            wall_s=time.perf_counter() - started,
+        )
+        journal.remove()
+    return group.gather(record)[0]
+
+
+def _write_record(
+    s: _Settings, dataset: dict, gathered: list, *, oracle: bool, processes: int, wall_s: float
+) -> dict:
+    """Merge every process's share, summarise each level, write the record; return it as read."""
+    per_sample = {
+        level: PerSampleScores.merge([p for shares, _ in gathered for p in shares[level][0]])
+        for level in s.levels
+    }
+    summaries = [
+        summarize_level(
+            level,
+            per_sample[level],
+            bootstrap_seed=s.bootstrap_seed,
+            n_resamples=N_RESAMPLES,
+            wall_s=max(shares[level][1] for shares, _ in gathered),  # processes run side by side
+        )
+        for level in s.levels
+    ]
+    invariance = None
+    if s.check_invariance:
+        per_rank = [stats for _, stats in gathered]
+        invariance = _combine_invariance(per_rank, s.levels, s.probe_batch, s.bootstrap_seed)
+    record = make_record(
+        submission_path=s.submission,
+        dataset=dataset,
+        levels=summaries,
+        oracle=oracle,
+        threshold=s.threshold,
+        bootstrap_seed=s.bootstrap_seed,
+        n_resamples=N_RESAMPLES,
+        wall_s=wall_s,
+        device=s.device,
+        invariance=invariance,
+        extra={"batch_size": s.batch_size, "processes": processes, "protocol_version": 1},
+    )
+    json_path, _ = write_record(s.out, record, per_sample)
+    return json.loads(json_path.read_text())

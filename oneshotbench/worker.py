@@ -1,0 +1,524 @@
+"""The isolated process that runs a submission, and the harness-side handle that drives it.
+
+Why a separate process: ground truth (masks, instance maps, centres, indices, generator state)
+lives only in the harness; the worker is a fresh interpreter that imports this module, the
+protocol and the submission, and receives nothing but target and scene pixels. Per batch the
+harness writes uint8 pixels into one shared-memory file (``memfd``), sends a small JSON message
+over a pipe, and reads the checked float32 probabilities back from the same file — no pickling of
+worker output, so a hostile submission cannot run code in the harness. The worker cannot import
+the modules that produce ground truth either (:data:`BLOCKED_MODULES`; defence in depth — the
+real guarantee for a leaderboard is a private split the submission has never seen).
+
+The handle enforces the limits: a time limit per batch (also for loading and ``make_predictor``),
+a total time limit, and a resident-memory limit polled from ``/proc``; any failure becomes a
+:class:`WorkerFault` that carries the tail of the submission's own stdout/stderr.
+
+Run by the harness as ``python -m oneshotbench.worker FILE CMD_FD REPLY_FD SHM_FD CAPACITY``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import faulthandler
+import importlib.abc
+import json
+import math
+import mmap
+import os
+import pickle
+import select
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+import numpy as np
+import torch
+
+from oneshotbench import protocol
+
+BLOCKED_MODULES = (
+    "oneshotbench.generator",
+    "oneshotbench.datasets",
+    "oneshotbench.omniglot",
+    "oneshotbench.runner",
+    "oneshotbench.cli",
+)
+"""Modules that can produce benchmark data (or import what does); unimportable in the worker."""
+
+FAULT_KINDS = ("load", "protocol", "exception", "output")
+_TORCHRUN_ENV = frozenset(  # rendezvous variables a submission must not see (or join)
+    (
+        "RANK",
+        "LOCAL_RANK",
+        "WORLD_SIZE",
+        "LOCAL_WORLD_SIZE",
+        "GROUP_RANK",
+        "ROLE_RANK",
+        "MASTER_ADDR",
+        "MASTER_PORT",
+        "TORCHELASTIC_RUN_ID",
+    )
+)
+_HEADER = struct.Struct("<II")
+_MAX_REPLY = 1 << 16  # worker replies are small JSON; anything bigger is a protocol breach
+_POLL_S = 0.02
+_ALIGN = 64
+STARTUP_TIMEOUT = 120.0  # s; the least time loading the submission and make_predictor get
+_S, _T = protocol.SCENE_SIZE, protocol.TARGET_SIZE
+
+
+def _layout(capacity: int) -> tuple[list[tuple[str, np.dtype, tuple[int, ...], int]], int]:
+    """The shared file's regions (name, dtype, shape, offset) and its size.
+
+    Both processes carve identical views from it: pixels in, oracle instance maps in,
+    probabilities and locations out.
+    """
+    regions = [
+        ("scenes", np.dtype(np.uint8), (capacity, _S, _S, 3)),
+        ("targets", np.dtype(np.uint8), (capacity, _T, _T, 3)),
+        ("instance_map", np.dtype(np.int16), (capacity, _S, _S)),
+        ("probs", np.dtype(np.float32), (capacity, _S, _S)),
+        ("locations", np.dtype(np.float64), (capacity, 2)),
+    ]
+    placed, offset = [], 0
+    for name, dtype, shape in regions:
+        placed.append((name, dtype, shape, offset))
+        offset += -(-dtype.itemsize * math.prod(shape) // _ALIGN) * _ALIGN
+    return placed, offset
+
+
+def _anonymous_file(size: int) -> int:
+    """A file descriptor of ``size`` bytes that lives only in memory and vanishes when closed."""
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("oneshotbench-batch")
+    else:  # not Linux: an unlinked temporary file serves the same purpose
+        fd, name = tempfile.mkstemp(prefix="oneshotbench-batch-")
+        os.unlink(name)
+    os.ftruncate(fd, size)
+    return fd
+
+
+def _map(fd: int, capacity: int) -> tuple[mmap.mmap, dict[str, np.ndarray]]:
+    regions, size = _layout(capacity)
+    buffer = mmap.mmap(fd, size)
+    views = {
+        name: np.frombuffer(buffer, dtype, math.prod(shape), offset).reshape(shape)
+        for name, dtype, shape, offset in regions
+    }
+    return buffer, views
+
+
+def _send(fd: int, header: dict, payload: bytes = b"") -> None:
+    data = json.dumps(header).encode()
+    frame = _HEADER.pack(len(data), len(payload)) + data + payload
+    view = memoryview(frame)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _read_exact(fd: int, n: int) -> bytes | None:
+    chunks, left = [], n
+    while left:
+        chunk = os.read(fd, left)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _recv(fd: int) -> tuple[dict, bytes] | None:
+    """Blocking read of one frame (worker side); None when the harness has gone."""
+    head = _read_exact(fd, _HEADER.size)
+    if head is None:
+        return None
+    n_header, n_payload = _HEADER.unpack(head)
+    body = _read_exact(fd, n_header + n_payload)
+    if body is None:
+        return None
+    return json.loads(body[:n_header]), body[n_header:]
+
+
+# --------------------------------------------------------------------------- harness side
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one worker; None switches a limit off."""
+
+    batch_timeout: float | None = None  # s per batch (start-up gets at least STARTUP_TIMEOUT)
+    timeout: float | None = None  # s for the worker's whole life
+    memory: int | None = None  # bytes of resident memory (Linux /proc)
+
+
+class WorkerFault(Exception):
+    """The submission failed; ``kind`` says how, ``sample`` is the position in the batch."""
+
+    def __init__(self, kind: str, detail: str, sample: int | None = None, log_tail: str = ""):
+        super().__init__(detail)
+        self.kind, self.detail, self.sample, self.log_tail = kind, detail, sample, log_tail
+
+
+def _rss_bytes(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def log_tail(path: Path, max_lines: int = 30, max_chars: int = 4000) -> str:
+    """The last lines of a worker log (the submission's own stdout and stderr)."""
+    try:
+        with open(path, "rb") as log:
+            log.seek(0, os.SEEK_END)
+            log.seek(max(0, log.tell() - max_chars))
+            text = log.read().decode(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-max_lines:])
+
+
+def _worker_env() -> dict[str, str]:
+    """The harness environment without torchrun's rendezvous variables, output unbuffered."""
+    env = {k: v for k, v in os.environ.items() if k not in _TORCHRUN_ENV}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class WorkerHandle:
+    """Starts the worker, feeds it batches and enforces the limits; use as a context manager.
+
+    Construction only spawns the process (its start-up overlaps whatever the harness does next);
+    :meth:`load` waits until the file is imported and checked, so its ``ORACLE_FIELDS`` are known
+    before :meth:`start` calls ``make_predictor``.
+    """
+
+    def __init__(self, submission: Path, *, capacity: int, limits: Limits, log_path: Path):
+        self.submission, self.capacity, self.limits, self.log_path = (
+            Path(submission),
+            capacity,
+            limits,
+            Path(log_path),
+        )
+        self._inbox = b""
+        self._batch = 0
+        shm_fd = _anonymous_file(_layout(capacity)[1])
+        self._buffer, self._views = _map(shm_fd, capacity)
+        cmd_r, self._cmd = os.pipe()
+        self._reply, reply_w = os.pipe()
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "wb") as log:
+            self._proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "oneshotbench.worker",
+                    str(self.submission),
+                    str(cmd_r),
+                    str(reply_w),
+                    str(shm_fd),
+                    str(capacity),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                pass_fds=(cmd_r, reply_w, shm_fd),
+                env=_worker_env(),
+                start_new_session=True,
+            )
+        for fd in (cmd_r, reply_w, shm_fd):
+            os.close(fd)
+        self._started = time.monotonic()
+
+    def load(self) -> tuple[str, ...]:
+        """Wait until the submission is imported and checked; returns its ORACLE_FIELDS."""
+        loaded = self._wait("loading the submission", startup=True)
+        fields = loaded.get("oracle_fields", [])
+        return tuple(f for f in fields if f in protocol.ORACLE_FIELD_NAMES)
+
+    def __enter__(self) -> WorkerHandle:
+        return self
+
+    def __exit__(self, kind: type | None, *exc: object) -> None:
+        if kind is not None:  # the run failed: no need to wait for a graceful exit
+            self._kill()
+        self.close()
+
+    def start(self, device: str, oracle: bool) -> None:
+        """Call ``make_predictor(device)``; with ``oracle`` predict gets the declared fields."""
+        self._send({"op": "init", "device": device, "oracle": oracle})
+        self._wait("make_predictor", startup=True)
+
+    def submit(
+        self,
+        scenes: np.ndarray,
+        targets: np.ndarray,
+        instance_map: np.ndarray | None = None,
+        instances: list | None = None,
+    ) -> None:
+        """Hand one batch of uint8 pixels (and oracle fields, if any) to the worker."""
+        n = len(scenes)
+        self._views["scenes"][:n] = scenes
+        self._views["targets"][:n] = targets
+        fields = []
+        if instance_map is not None:
+            self._views["instance_map"][:n] = instance_map
+            fields.append("instance_map")
+        payload = b""
+        if instances is not None:
+            payload = pickle.dumps(instances, protocol=pickle.HIGHEST_PROTOCOL)
+            fields.append("instances")
+        self._batch = n
+        self._send({"op": "batch", "n": n, "oracle": fields}, payload)
+
+    def collect(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Wait for the submitted batch: float32 probabilities [B,96,96] and optional locations."""
+        reply = self._wait("predict")
+        n = self._batch
+        probs = self._views["probs"][:n].copy()
+        locations = self._views["locations"][:n].copy() if reply.get("locations") is True else None
+        return probs, locations
+
+    def close(self) -> None:
+        """Ask the worker to exit; kill its process group if it does not within a few seconds."""
+        if self._proc.poll() is None:
+            with contextlib.suppress(OSError):
+                _send(self._cmd, {"op": "exit"})
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._kill()
+        for fd in (self._cmd, self._reply):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._cmd = self._reply = -1
+        with contextlib.suppress(BufferError, ValueError):
+            self._views.clear()
+            self._buffer.close()
+
+    def _send(self, header: dict, payload: bytes = b"") -> None:
+        with contextlib.suppress(OSError):  # the worker is gone; _wait reports how it ended
+            _send(self._cmd, header, payload)
+
+    def _kill(self, dump_stacks: bool = False) -> None:
+        if self._proc.poll() is not None:
+            return
+        if dump_stacks:  # faulthandler in the worker writes every thread's stack to the log
+            with contextlib.suppress(OSError):
+                os.kill(self._proc.pid, signal.SIGUSR1)
+            time.sleep(0.3)
+        with contextlib.suppress(OSError):
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        self._proc.wait()
+
+    def _fail(
+        self, kind: str, detail: str, sample: int | None = None, dump: bool = False
+    ) -> NoReturn:
+        self._kill(dump_stacks=dump)
+        raise WorkerFault(kind, detail, sample, log_tail(self.log_path))
+
+    def _deadline(self, step: str, startup: bool) -> tuple[float, str]:
+        """The earliest of the batch and total deadlines, with what to say when it passes.
+
+        Start-up steps (interpreter, imports, ``make_predictor``) get at least
+        :data:`STARTUP_TIMEOUT`, so a tight per-batch limit does not trip over importing torch.
+        """
+        batch, total = self.limits.batch_timeout, self.limits.timeout
+        candidates = [(float("inf"), "")]
+        if batch is not None:
+            batch = max(batch, STARTUP_TIMEOUT) if startup else batch
+            late = f"{step} took longer than the batch time limit of {batch:g} s"
+            candidates.append((time.monotonic() + batch, late))
+        if total is not None:
+            late = f"the total time limit of {total:g} s ran out during {step}"
+            candidates.append((self._started + total, late))
+        return min(candidates)
+
+    def _wait(self, step: str, startup: bool = False) -> dict:
+        """Next reply from the worker, polling its liveness, memory and the deadlines."""
+        deadline, late = self._deadline(step, startup)
+        while True:
+            frame = self._parse_inbox()
+            if frame is not None:
+                return self._check_reply(frame, step)
+            now = time.monotonic()
+            if now >= deadline:
+                self._fail("timeout", late, dump=True)
+            rss = _rss_bytes(self._proc.pid) if self.limits.memory is not None else None
+            if rss is not None and rss > self.limits.memory:
+                self._fail(
+                    "memory",
+                    f"{step} used {rss / 2**20:.0f} MiB, more than the memory limit of "
+                    f"{self.limits.memory / 2**20:.0f} MiB",
+                )
+            ready, _, _ = select.select([self._reply], [], [], min(_POLL_S, deadline - now))
+            if ready:
+                chunk = os.read(self._reply, 1 << 16)
+                if chunk:
+                    self._inbox += chunk
+                    continue
+                code = self._proc.wait()
+                how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+                hint = " — perhaps the system ran out of memory" if code == -signal.SIGKILL else ""
+                self._fail("died", f"the submission's process ended ({how}) during {step}{hint}")
+
+    def _parse_inbox(self) -> dict | None:
+        if len(self._inbox) < _HEADER.size:
+            return None
+        n_header, n_payload = _HEADER.unpack(self._inbox[: _HEADER.size])
+        if n_header + n_payload > _MAX_REPLY:
+            self._fail("protocol", "the worker sent an oversized message")
+        end = _HEADER.size + n_header + n_payload
+        if len(self._inbox) < end:
+            return None
+        body, self._inbox = self._inbox[_HEADER.size : _HEADER.size + n_header], self._inbox[end:]
+        try:
+            frame = json.loads(body)
+        except ValueError:
+            frame = None
+        if not isinstance(frame, dict):
+            self._fail("protocol", "the worker sent an unreadable message")
+        return frame
+
+    def _check_reply(self, frame: dict, step: str) -> dict:
+        if frame.get("op") != "fault":
+            return frame
+        kind = frame.get("kind") if frame.get("kind") in FAULT_KINDS else "protocol"
+        sample = frame.get("sample")
+        if not (isinstance(sample, int) and 0 <= sample < max(self._batch, 1)):
+            sample = None
+        self._fail(kind, str(frame.get("message", f"{step} failed"))[:4000], sample)
+
+
+# --------------------------------------------------------------------------- worker side
+
+
+class _GroundTruthBlocker(importlib.abc.MetaPathFinder):
+    """Makes the data-producing modules unimportable for the submission (defence in depth)."""
+
+    def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
+        if any(fullname == m or fullname.startswith(m + ".") for m in BLOCKED_MODULES):
+            raise ImportError(
+                f"{fullname} cannot be imported inside the evaluation worker: submissions see "
+                "only targets and scenes, never the benchmark data or its generator",
+                name=fullname,
+            )
+        return None
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this process when the harness dies, even mid-predict."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+class _Worker:
+    """The worker's side of the conversation; every failure goes back as a fault frame."""
+
+    def __init__(self, path: Path, cmd: int, reply: int, shm_fd: int, capacity: int):
+        self.path, self.cmd, self.reply = path, cmd, reply
+        _, self.views = _map(shm_fd, capacity)
+
+    def fault(self, kind: str, message: str, sample: int | None = None) -> int:
+        _send(self.reply, {"op": "fault", "kind": kind, "message": message, "sample": sample})
+        return 1
+
+    def run(self) -> int:
+        try:
+            module = protocol.load_submission(self.path)
+        except protocol.SubmissionError as err:
+            if err.__cause__ is not None:
+                traceback.print_exception(err.__cause__)
+            return self.fault("load", str(err))
+        try:
+            protocol.declared_version(module, self.path)
+            fields = protocol.oracle_fields(module, self.path)
+            factory = protocol.predictor_factory(module, self.path)
+        except protocol.SubmissionError as err:
+            return self.fault("protocol", str(err))
+        _send(self.reply, {"op": "loaded", "oracle_fields": list(fields)})
+        message = _recv(self.cmd)
+        if message is None or message[0].get("op") != "init":
+            return 0
+        init = message[0]
+        device = torch.device(init["device"])
+        if device.type == "cuda" and device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
+        oracle = bool(init["oracle"] and fields)
+        try:
+            predict = factory(device)
+        except Exception as err:
+            traceback.print_exc()
+            return self.fault("exception", f"make_predictor raised {type(err).__name__}: {err}")
+        try:
+            predict = protocol.check_predict(predict, self.path, 3 if oracle else 2)
+        except protocol.SubmissionError as err:
+            return self.fault("protocol", str(err))
+        _send(self.reply, {"op": "ready"})
+        return self.serve(predict, device)
+
+    def serve(self, predict: protocol.Predict, device: torch.device) -> int:
+        while (message := _recv(self.cmd)) is not None:
+            header, payload = message
+            if header.get("op") != "batch":
+                return 0
+            n = int(header["n"])
+            args = [
+                protocol.to_model_input(torch.from_numpy(self.views["targets"][:n]), device),
+                protocol.to_model_input(torch.from_numpy(self.views["scenes"][:n]), device),
+            ]
+            if header["oracle"]:
+                args.append(self.oracle(header["oracle"], payload, n, device))
+            try:
+                with torch.no_grad():
+                    out = predict(*args)
+            except Exception as err:
+                traceback.print_exc()
+                return self.fault("exception", f"predict raised {type(err).__name__}: {err}")
+            try:
+                probs, locations = protocol.check_output(out, n, device)
+            except protocol.OutputFault as fault:
+                return self.fault("output", fault.fault, fault.sample)
+            torch.from_numpy(self.views["probs"][:n]).copy_(probs)
+            if locations is not None:
+                torch.from_numpy(self.views["locations"][:n]).copy_(locations)
+            _send(self.reply, {"op": "done", "locations": locations is not None})
+        return 0
+
+    def oracle(self, fields: list[str], payload: bytes, n: int, device: torch.device) -> dict:
+        out: dict[str, object] = {}
+        if "instance_map" in fields:
+            instance_map = torch.from_numpy(self.views["instance_map"][:n])
+            out["instance_map"] = instance_map.to(device=device, dtype=torch.int64)
+        if "instances" in fields:
+            out["instances"] = pickle.loads(payload)  # written by the harness, never by a worker
+        return out
+
+
+def main(argv: list[str]) -> int:
+    """Worker entry point (argv: FILE CMD_FD REPLY_FD SHM_FD CAPACITY)."""
+    path, cmd, reply, shm_fd, capacity = argv
+    sys.meta_path.insert(0, _GroundTruthBlocker())
+    _die_with_parent()
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    worker = _Worker(Path(path), int(cmd), int(reply), int(shm_fd), int(capacity))
+    return worker.run()
+
+
+if __name__ == "__main__":
+    code = main(sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # skip interpreter teardown (torch's takes ~1 s); nothing is left to save
