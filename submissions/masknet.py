@@ -1,0 +1,18 @@
+"""MaskNet (paper §4; Tables 1-2). Weights: ``oneshotbench train masknet`` (both stages).
+
+Each sample decodes and scores 144 proposals: about 1-2 s per sample on a 2-core CPU, i.e. many
+hours for a 10,000-sample split. Use ``--device cuda`` for full evaluations. Set
+``ONESHOTBENCH_CHECKPOINT`` to the stage-2 (discriminator) checkpoint of the evaluated level.
+"""
+
+import torch
+
+from reference_models.submission import samples_per_pass, segmentation_predictor
+
+PROTOCOL_VERSION = 1
+CHECKPOINT_PATH: str | None = None
+
+
+def make_predictor(device: torch.device):
+    chunk = samples_per_pass(device, cpu=2, cuda=16)
+    return segmentation_predictor("masknet", CHECKPOINT_PATH, device, chunk)
