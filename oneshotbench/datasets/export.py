@@ -26,8 +26,10 @@ def export_split(
 ) -> list[Path]:
     """Write samples ``start..stop-1`` of ``split`` into ``out``; return the files written.
 
-    Files are filled through memory maps of temporary files and renamed into place only when
-    complete, so an interrupted export never leaves a truncated array behind.
+    Each ``.npy`` gets its header for the final shape, then the chunks are appended as they are
+    generated (bounded memory for any range). Files are written under temporary names and
+    renamed into place only when complete, so an interrupted export never leaves a truncated
+    array behind.
     """
     split.check_range(start, stop)
     count = stop - start
@@ -35,34 +37,35 @@ def export_split(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise OneshotbenchError(f"cannot create output directory {out}: {err.strerror}") from err
+    # file -> (shape, dtype, the samples' field written into it)
     layout = {
-        "images.npy": ((count, 96, 96, 3), np.uint8),
-        "segmentation.npy": ((count, 96, 96, 1), np.uint8),
-        "targets.npy": ((count, 32, 32, 3), np.uint8),
-        "instance_map.npy": ((count, 96, 96), np.int16),
+        "images.npy": ((count, 96, 96, 3), np.uint8, lambda b: b.scene),
+        "segmentation.npy": ((count, 96, 96, 1), np.uint8, lambda b: b.mask[..., None]),
+        "targets.npy": ((count, 32, 32, 3), np.uint8, lambda b: b.target),
+        "instance_map.npy": ((count, 96, 96), np.int16, lambda b: b.instance_map),
     }
     try:
         with contextlib.ExitStack() as stack:
-            temps = {name: stack.enter_context(atomic_path(out / name)) for name in layout}
-            csv_tmp = stack.enter_context(atomic_path(out / "instances.csv"))
-            arrays = {
-                name: np.lib.format.open_memmap(temps[name], "w+", dtype, shape)
-                for name, (shape, dtype) in layout.items()
-            }
-            with csv_tmp.open("w", newline="") as csv:
-                for first in range(start, stop, CHUNK):
-                    batch = split.get(first, min(first + CHUNK, stop), workers=workers)
-                    at = slice(first - start, first - start + len(batch))
-                    arrays["images.npy"][at] = batch.scene
-                    arrays["segmentation.npy"][at, ..., 0] = batch.mask
-                    arrays["targets.npy"][at] = batch.target
-                    arrays["instance_map.npy"][at] = batch.instance_map
-                    batch.instances.to_csv(csv, header=first == start, index=False)
-                    if on_done:
-                        on_done(len(batch))
-            for array in arrays.values():
-                array.flush()
-            del arrays
+            files = {}
+            for name, (shape, dtype, _) in layout.items():
+                files[name] = stack.enter_context(
+                    stack.enter_context(atomic_path(out / name)).open("wb")
+                )
+                header = {"descr": np.dtype(dtype).str, "fortran_order": False, "shape": shape}
+                np.lib.format.write_array_header_1_0(files[name], header)
+            csv_path = stack.enter_context(atomic_path(out / "instances.csv"))
+            csv = stack.enter_context(csv_path.open("w", newline=""))
+            for first in range(start, stop, CHUNK):
+                batch = split.get(first, min(first + CHUNK, stop), workers=workers)
+                for name, (_, dtype, field) in layout.items():
+                    # sequential appends of whole chunks: no page faults of a memory map
+                    files[name].write(np.ascontiguousarray(field(batch), dtype=dtype).data)
+                batch.instances.to_csv(csv, header=first == start, index=False)
+                if on_done:
+                    on_done(len(batch))
+            for handle in files.values():
+                handle.close()  # flushed before the atomic renames run
+            csv.close()
     except OSError as err:
         raise OneshotbenchError(f"cannot write to {out}: {err.strerror or err}") from err
     return [out / name for name in layout] + [out / "instances.csv"]
