@@ -194,3 +194,15 @@ def test_map_style_dataset_under_a_multi_worker_dataloader(synthetic) -> None:
     )
     scenes = torch.cat([b["scene"] for b in batches]).permute(0, 2, 3, 1).numpy()
     assert np.array_equal(scenes, direct.scene)
+
+
+def test_compiled_csv_rows_equal_pandas(real_glyphs) -> None:
+    import io
+
+    from oneshotbench.datasets.instances_csv import HEADER, format_instances
+
+    samples = load_split("val-train", 256, glyphs=real_glyphs).get(0, 12)  # invisible glyphs too
+    assert (samples.instances["com_x"] == -1).any()
+    expected = io.StringIO()
+    samples.instances.to_csv(expected, index=False)
+    assert (HEADER.encode() + format_instances(samples)).decode() == expected.getvalue()

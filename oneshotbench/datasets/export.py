@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from oneshotbench.cache import atomic_path
+from oneshotbench.datasets.instances_csv import HEADER, format_instances
 from oneshotbench.datasets.split import Split
 from oneshotbench.errors import OneshotbenchError
 
@@ -54,13 +55,14 @@ def export_split(
                 header = {"descr": np.dtype(dtype).str, "fortran_order": False, "shape": shape}
                 np.lib.format.write_array_header_1_0(files[name], header)
             csv_path = stack.enter_context(atomic_path(out / "instances.csv"))
-            csv = stack.enter_context(csv_path.open("w", newline=""))
+            csv = stack.enter_context(csv_path.open("wb"))
+            csv.write(HEADER.encode())
             for first in range(start, stop, CHUNK):
                 batch = split.get(first, min(first + CHUNK, stop), workers=workers)
                 for name, (_, dtype, field) in layout.items():
                     # sequential appends of whole chunks: no page faults of a memory map
                     files[name].write(np.ascontiguousarray(field(batch), dtype=dtype).data)
-                batch.instances.to_csv(csv, header=first == start, index=False)
+                csv.write(format_instances(batch))
                 if on_done:
                     on_done(len(batch))
             for handle in files.values():
