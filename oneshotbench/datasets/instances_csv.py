@@ -11,21 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from oneshotbench.datasets.samples import INSTANCE_COLUMNS, Samples, paper_center
-from oneshotbench.generator.canonical import (
-    T_B,
-    T_CHAR,
-    T_DRAWER,
-    T_G,
-    T_H,
-    T_R,
-    T_SUM_X,
-    T_SUM_Y,
-    T_VISIBLE,
-    T_W,
-    T_X,
-    T_Y,
-)
+from oneshotbench.datasets.samples import INSTANCE_COLUMNS, Samples
 
 HEADER = ",".join(INSTANCE_COLUMNS) + "\n"
 _ALPHABET_COLUMN = INSTANCE_COLUMNS.index("alphabet")  # the one text column
@@ -71,34 +57,14 @@ def _format(values, names, name_starts, name_index, text_column, out) -> int:
 
 def format_instances(samples: Samples) -> bytes:
     """The CSV rows (without header) of every pasted glyph of ``samples``."""
-    n, level, _ = samples.table.shape
-    rows = samples.table.reshape(n * level, -1).astype(np.int64)
-    visible = rows[:, T_VISIBLE]
-    values = np.stack(
-        [
-            np.repeat(samples.index, level),
-            np.tile(np.arange(1, level + 1), n),
-            rows[:, T_CHAR],
-            rows[:, T_DRAWER],
-            rows[:, T_R],
-            rows[:, T_G],
-            rows[:, T_B],
-            rows[:, T_X],
-            rows[:, T_Y],
-            rows[:, T_W],
-            rows[:, T_H],
-            visible,
-            paper_center(rows[:, T_SUM_X], visible),
-            paper_center(rows[:, T_SUM_Y], visible),
-        ],
-        axis=1,
-    )
+    columns = samples.instance_columns()
+    name_index = columns.pop("alphabet")
+    values = np.stack(list(columns.values()), axis=1)
     encoded = [name.encode() for name in samples.alphabets]
     if any(set(name) & set(b',"\n\r') for name in encoded):
         raise ValueError("alphabet names must not need CSV quoting")
     names = np.frombuffer(b"".join(encoded), np.uint8)
     starts = np.concatenate([[0], np.cumsum([len(name) for name in encoded])]).astype(np.int64)
-    name_index = samples.char_alphabet[rows[:, T_CHAR]].astype(np.int64)
     longest = max(len(name) for name in encoded)
     out = np.empty(len(values) * (values.shape[1] * (_MAX_DIGITS + 1) + longest + 1), np.uint8)
     size = _format(values, names, starts, name_index, _ALPHABET_COLUMN, out)

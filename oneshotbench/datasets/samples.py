@@ -74,36 +74,38 @@ class Samples:
             axis=1,
         )
 
+    def instance_columns(self) -> dict[str, np.ndarray]:
+        """The instance table as columns: ``alphabet`` holds indices into ``self.alphabets``."""
+        n, level, _ = self.table.shape
+        rows = self.table.reshape(n * level, -1).astype(np.int64)
+        visible = rows[:, T_VISIBLE]
+        columns = {
+            "sample": np.repeat(self.index, level),
+            "k": np.tile(np.arange(1, level + 1), n),
+            "char": rows[:, T_CHAR],
+            "alphabet": self.char_alphabet[rows[:, T_CHAR]].astype(np.int64),
+            "drawer": rows[:, T_DRAWER],
+            "r": rows[:, T_R],
+            "g": rows[:, T_G],
+            "b": rows[:, T_B],
+            "x": rows[:, T_X],
+            "y": rows[:, T_Y],
+            "width": rows[:, T_W],
+            "height": rows[:, T_H],
+            "visible": visible,
+            "com_x": paper_center(rows[:, T_SUM_X], visible),
+            "com_y": paper_center(rows[:, T_SUM_Y], visible),
+        }
+        return columns
+
     @cached_property
     def instances(self) -> pd.DataFrame:
         """One row per pasted glyph (paste order, the scene target last)."""
         import pandas as pd  # imported on demand: most consumers need only the arrays
 
-        n, level, _ = self.table.shape
-        rows = self.table.reshape(n * level, -1)
-        visible = rows[:, T_VISIBLE]
-        chars = rows[:, T_CHAR]
-        alphabet_names = np.asarray(self.alphabets, dtype=object)
-        return pd.DataFrame(
-            {
-                "sample": np.repeat(self.index, level),
-                "k": np.tile(np.arange(1, level + 1), n),
-                "char": chars,
-                "alphabet": alphabet_names[self.char_alphabet[chars]],
-                "drawer": rows[:, T_DRAWER],
-                "r": rows[:, T_R],
-                "g": rows[:, T_G],
-                "b": rows[:, T_B],
-                "x": rows[:, T_X],
-                "y": rows[:, T_Y],
-                "width": rows[:, T_W],
-                "height": rows[:, T_H],
-                "visible": visible,
-                "com_x": paper_center(rows[:, T_SUM_X], visible),
-                "com_y": paper_center(rows[:, T_SUM_Y], visible),
-            },
-            columns=list(INSTANCE_COLUMNS),
-        )
+        columns = self.instance_columns()
+        columns["alphabet"] = np.asarray(self.alphabets, dtype=object)[columns["alphabet"]]
+        return pd.DataFrame(columns)
 
     def instances_of(self, position: int) -> pd.DataFrame:
         """The instance rows of the ``position``-th sample of this batch (without ``sample``)."""
