@@ -7,8 +7,6 @@ reference scores one sample at a time in numpy, as a straightforward port of the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -18,12 +16,7 @@ from oneshotbench.metrics import PAPER_THRESHOLD, SegmentationScores
 BATCH, SIZE = 250, 96
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -59,7 +59,7 @@ def test_siamese_unet_train_step(benchmark, size: str) -> None:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        return float(loss)
+        return float(loss.detach())
 
     with FlopCounterMode(display=False) as counter:
         step()

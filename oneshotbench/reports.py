@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from oneshotbench.cache import atomic_write_bytes
 from oneshotbench.errors import OneshotbenchError
+from oneshotbench.published import published_frame
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,11 @@ def model_labels(records: list[dict]) -> list[str]:
     return labels
 
 
-def scores_frame(records: list[dict]) -> pd.DataFrame:
-    """Tidy table of every score: model, oracle, level, metric, value, ci_low, ci_high (in %)."""
+def scores_frame(records: list[dict], paper: bool = False) -> pd.DataFrame:
+    """Tidy table of every score: model, oracle, level, metric, value, ci_low, ci_high (in %).
+
+    ``paper`` appends the published rows (:mod:`oneshotbench.published`) at the records' levels.
+    """
     rows = [
         {
             "model": label,
@@ -89,7 +93,11 @@ def scores_frame(records: list[dict]) -> pd.DataFrame:
         for spec in TABLES
     ]
     columns = ["model", "oracle", "level", "metric", "value", "ci_low", "ci_high"]
-    return pd.DataFrame(rows, columns=columns)
+    frame = pd.DataFrame(rows, columns=columns)
+    if not paper:
+        return frame
+    levels = tuple(sorted(frame["level"].unique()))
+    return pd.concat([frame, published_frame(levels)], ignore_index=True)
 
 
 def _pivot(frame: pd.DataFrame, metric: str, column: str) -> pd.DataFrame:
@@ -102,13 +110,14 @@ def _pivot(frame: pd.DataFrame, metric: str, column: str) -> pd.DataFrame:
 def cell_table(
     frame: pd.DataFrame, metric: str, pm: str = "±", missing: str = MISSING
 ) -> pd.DataFrame:
-    """Models x levels of display strings ``value pm half-width`` (one decimal)."""
+    """Models x levels of display strings ``value pm half-width`` (one decimal; the value alone
+    where there is no interval, as for published rows)."""
     value = _pivot(frame, metric, "value")
     half = (_pivot(frame, metric, "ci_high") - _pivot(frame, metric, "ci_low")) / 2
     cells = value.copy().astype(object)
     for level in value.columns:
         cells[level] = [
-            missing if np.isnan(v) else f"{v:.1f} {pm} {h:.1f}"
+            missing if np.isnan(v) else f"{v:.1f}" if np.isnan(h) else f"{v:.1f} {pm} {h:.1f}"
             for v, h in zip(value[level], half[level], strict=True)
         ]
     return cells
@@ -126,15 +135,15 @@ def markdown_table(cells: pd.DataFrame, corner: str = "model") -> str:
     return "\n".join([header, rule, *body]) + "\n"
 
 
-def table_markdown(records: list[dict], spec: TableSpec) -> str:
+def table_markdown(records: list[dict], spec: TableSpec, paper: bool = False) -> str:
     """One table as Markdown with its title as a heading."""
-    cells = cell_table(scores_frame(records), spec.metric)
+    cells = cell_table(scores_frame(records, paper), spec.metric)
     return f"### {spec.title} — {dataset_title(records[0])}\n\n{markdown_table(cells)}"
 
 
-def table_csv(records: list[dict], spec: TableSpec) -> str:
+def table_csv(records: list[dict], spec: TableSpec, paper: bool = False) -> str:
     """One table as CSV: a row per model with value, ci_low and ci_high columns per level."""
-    frame = scores_frame(records)
+    frame = scores_frame(records, paper)
     parts = {
         name: _pivot(frame, spec.metric, name).add_suffix(suffix)
         for name, suffix in (("value", ""), ("ci_low", "_ci_low"), ("ci_high", "_ci_high"))
@@ -148,9 +157,9 @@ def table_csv(records: list[dict], spec: TableSpec) -> str:
     return wide[["oracle", *ordered]].to_csv(index_label="model", float_format="%.4f")
 
 
-def table_latex(records: list[dict], spec: TableSpec) -> str:
+def table_latex(records: list[dict], spec: TableSpec, paper: bool = False) -> str:
     """One table as a LaTeX ``tabular`` (booktabs rules) with the title as a comment."""
-    cells = cell_table(scores_frame(records), spec.metric, pm=r"$\pm$", missing="--")
+    cells = cell_table(scores_frame(records, paper), spec.metric, pm=r"$\pm$", missing="--")
     cells.columns = cells.columns.map(str)
     table = cells.rename_axis(index="Model", columns=None).reset_index()
     styler = table.style.hide(axis="index").format(escape="latex", subset=["Model"])
@@ -158,17 +167,20 @@ def table_latex(records: list[dict], spec: TableSpec) -> str:
     return f"% {spec.title}\n{body}"
 
 
-def scores_figure(records: list[dict]) -> Figure:
-    """Fig. 4-style panels: IoU and localization vs clutter level (log2 axis), CI bands."""
-    frame = scores_frame(records)
+def scores_figure(records: list[dict], paper: bool = False) -> Figure:
+    """Fig. 4-style panels: IoU and localization vs clutter level (log2 axis), CI bands;
+    published rows dotted."""
+    frame = scores_frame(records, paper)
     figure = Figure(figsize=(10, 4), layout="constrained")
     axes = figure.subplots(1, 2)
     for ax, spec in zip(axes, TABLES[:2], strict=True):
         part = frame[frame["metric"] == spec.metric]
         for model, rows in part.groupby("model", sort=False):
             rows = rows.sort_values("level")
-            style = "--" if rows["oracle"].iloc[0] else "-"
-            (line,) = ax.plot(rows["level"], rows["value"], style, marker="o", label=model)
+            published = str(model).startswith("paper: ")
+            style = ":" if published else "--" if rows["oracle"].iloc[0] else "-"
+            marker = "x" if published else "o"
+            (line,) = ax.plot(rows["level"], rows["value"], style, marker=marker, label=model)
             ax.fill_between(
                 rows["level"], rows["ci_low"], rows["ci_high"], color=line.get_color(), alpha=0.2
             )
@@ -191,10 +203,16 @@ def _figure_bytes(figure: Figure, fmt: str) -> bytes:
     return buffer.getvalue()
 
 
-def report_texts(records: list[dict], formats: tuple[str, ...]) -> dict[str, str]:
+def report_texts(
+    records: list[dict], formats: tuple[str, ...], paper: bool = False
+) -> dict[str, str]:
     """File name -> content of every table in every requested format."""
     render = {"md": table_markdown, "csv": table_csv, "tex": table_latex}
-    return {f"{spec.stem}.{fmt}": render[fmt](records, spec) for spec in TABLES for fmt in formats}
+    return {
+        f"{spec.stem}.{fmt}": render[fmt](records, spec, paper)
+        for spec in TABLES
+        for fmt in formats
+    }
 
 
 def write_files(files: dict[str, bytes], out_dir: Path) -> list[Path]:
@@ -211,11 +229,16 @@ def write_files(files: dict[str, bytes], out_dir: Path) -> list[Path]:
 
 
 def write_report(
-    records: list[dict], out_dir: Path, formats: tuple[str, ...] = FORMATS, plots: bool = True
+    records: list[dict],
+    out_dir: Path,
+    formats: tuple[str, ...] = FORMATS,
+    plots: bool = True,
+    paper: bool = False,
 ) -> list[Path]:
     """Write the tables (and ``scores.png``, ``scores.svg``) into ``out_dir``; return the paths."""
-    files = {name: text.encode("utf-8") for name, text in report_texts(records, formats).items()}
+    texts = report_texts(records, formats, paper)
+    files = {name: text.encode("utf-8") for name, text in texts.items()}
     if plots:
-        figure = scores_figure(records)
+        figure = scores_figure(records, paper)
         files.update({f"scores.{fmt}": _figure_bytes(figure, fmt) for fmt in ("png", "svg")})
     return write_files(files, out_dir)

@@ -252,6 +252,25 @@ def test_template_matching_picks_the_transformed_target() -> None:
     assert centers[0].tolist() == center_of_mass(imap == 3)[0].float().tolist()
 
 
+def test_fast_search_is_the_full_convolution_restricted_to_small_shifts() -> None:
+    grid = TemplateGrid(rotations=3, shears=1, scales=3)
+    target = torch.zeros(3, 32, 32)
+    target[:, 10:20, 14:16] = 1.0
+    target[:, 18:20, 14:22] = 1.0
+    imap = torch.zeros(96, 96, dtype=torch.int64)
+    imap[20:40, 20:24] = 1  # the target's shape, taller
+    imap[36:40, 20:36] = 1
+    imap[60:70, 50:75] = 2  # a blob
+    imap[60:64, 50:55] = 3  # a fragment of an occluded glyph
+    for normalized in (True, False):
+        everywhere = TemplateMatcher(grid, shift_radius=47, normalized=normalized)
+        exhaustive = everywhere.exhaustive_scores(target, imap, 4)
+        torch.testing.assert_close(everywhere.scores(target, imap, 4), exhaustive)
+        near = TemplateMatcher(grid, shift_radius=1, normalized=normalized).scores(target, imap, 4)
+        assert (near <= exhaustive + 1e-6).all() and near[3] == exhaustive[3] == -1  # invisible
+    assert TemplateMatcher(grid).scores(target, imap, 4).argmax() == 0
+
+
 # --------------------------------------------------------------------------- submissions
 
 
@@ -292,6 +311,7 @@ WRAPPERS = {
     "oracle_presegmented": "presegmented_discriminator",
     "oracle_cluttered": "cluttered_discriminator",
     "template_matching": None,
+    "template_matching_raw": None,
 }
 
 

@@ -99,6 +99,26 @@ def test_table_latex() -> None:
     )
 
 
+def test_paper_rows_sit_beside_the_records_at_their_levels() -> None:
+    lines = table_markdown(PAIR, TABLES[0], paper=True).splitlines()
+    assert lines[6] == "| paper: pattern matching | 62.2 | 50.4 | 41.7 |"
+    assert "| paper: masknet untargeted | – | – | – |" not in lines  # published only from 32 on
+    assert lines[-1] == "| paper: masknet | 95.8 | 90.5 | 79.3 |"
+    loc = table_markdown(PAIR, TABLES[1], paper=True).splitlines()
+    assert [line.split(" | ")[0] for line in loc[6:]] == [
+        "| paper: p-seg. discriminator",
+        "| paper: clutt. discriminator",
+        "| paper: masknet",
+    ]
+    strict = table_markdown(PAIR, TABLES[2], paper=True)
+    assert "paper:" not in strict  # the paper has no strict localization
+    csv_line = table_csv(PAIR, TABLES[0], paper=True).splitlines()[3]
+    assert csv_line == "paper: pattern matching,True,62.2000,,,50.4000,,,41.7000,,"
+    figure = scores_figure(PAIR, paper=True)
+    styles = {line.get_label(): line.get_linestyle() for line in figure.axes[0].get_lines()}
+    assert styles["paper: siamese u-net"] == ":" and styles["unet"] == "-"
+
+
 def test_duplicate_model_names_are_numbered() -> None:
     lines = table_markdown([PAIR[0], PAIR[0]], TABLES[0]).splitlines()
     assert [line.split(" | ")[0] for line in lines[4:]] == ["| unet", "| unet #2"]

@@ -48,17 +48,27 @@ def report(
     plots: Annotated[
         bool, typer.Option("--plots/--no-plots", help="Write scores.png and scores.svg.")
     ] = True,
+    paper: Annotated[
+        bool,
+        typer.Option(
+            "--paper/--no-paper",
+            help="Add the paper's published rows (labelled 'paper: ...') beside the records'.",
+        ),
+    ] = False,
 ) -> None:
-    """Tables 1 and 2 (models x clutter levels) and Fig. 4-style plots from result records."""
+    """Tables 1 and 2 (models x clutter levels) and Fig. 4-style plots from result records.
+
+    Example: oneshotbench report results/*.json --paper --out report/
+    """
     chosen = _formats(formats)
     loaded = _load(records)
     check_comparable([(src, rec) for src, rec, _ in loaded], same_levels=False, purpose="report")
     recs = [rec for _, rec, _ in loaded]
     console = Console()
     for spec in TABLES:
-        console.print(Markdown(table_markdown(recs, spec)))
+        console.print(Markdown(table_markdown(recs, spec, paper)))
     if out is not None:
-        written = write_report(recs, out, chosen, plots)
+        written = write_report(recs, out, chosen, plots, paper)
         console.print(f"wrote {len(written)} files to {out}")
 
 
