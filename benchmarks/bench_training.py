@@ -6,8 +6,9 @@ FlopCounterMode; on a GPU divide by the card's peak for an MFU estimate).
 
 * One Adam step (forward, backward, update) of the Siamese U-Net on a fixed batch of 8, paper size
   (F = 24) vs tiny (F = 4); data generation is not included (the stream is measured elsewhere).
-* MaskNet's 144 proposals of one sample: one batched decoder pass with the skips convolved once
-  and broadcast (ours) vs the authors' loop of 144 decoder calls (naive reference).
+* MaskNet's 144 proposals of one sample: batched decoder passes with the skips convolved once
+  and broadcast (ours; tiles of 8 proposals on a CPU) vs the authors' loop of 144 decoder calls
+  (naive reference).
 """
 
 from __future__ import annotations

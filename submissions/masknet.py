@@ -1,7 +1,7 @@
 """MaskNet (paper §4; Tables 1-2). Weights: ``oneshotbench train masknet`` (both stages).
 
-Each sample decodes and scores 144 proposals: about 1-2 s per sample on a 2-core CPU, i.e. many
-hours for a 10,000-sample split. Use ``--device cuda`` for full evaluations. Set
+Each sample decodes and scores 144 proposals: about 0.6 s per sample on a 2-core CPU, i.e.
+12 hours for the seven 10,000-sample levels. Use ``--device cuda`` for full evaluations. Set
 ``ONESHOTBENCH_CHECKPOINT`` to the stage-2 (discriminator) checkpoint of the evaluated level.
 """
 
