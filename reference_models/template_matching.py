@@ -130,27 +130,16 @@ def make_templates(
     return templates.view(len(grid), canvas, canvas).to(torch.float32)
 
 
-def shift_offsets(radius: int, device: torch.device | str = "cpu") -> Tensor:
-    """All integer (dx, dy) with |dx|, |dy| <= radius, [S, 2]."""
-    r = torch.arange(-radius, radius + 1, device=device)
-    dy, dx = torch.meshgrid(r, r, indexing="ij")
-    return torch.stack([dx.flatten(), dy.flatten()], dim=1)
+def shift_offsets(radius: int) -> list[tuple[int, int]]:
+    """All integer (dx, dy) with |dx|, |dy| <= radius."""
+    steps = range(-radius, radius + 1)
+    return [(dx, dy) for dy in steps for dx in steps]
 
 
-def correlation(
-    templates: Tensor,
-    characters: Tensor,
-    normalized: bool = True,
-    template_norms: Tensor | None = None,
-) -> Tensor:
-    """<T, C> of binary images [M, P] and [N, P] -> [N, M]; with ``normalized`` divided by
-    sqrt(|T| |C|) (the cosine similarity; ``template_norms`` [M] overrides |T|)."""
-    dots = characters @ templates.T
-    if not normalized:
-        return dots
-    t_norms = templates.sum(1) if template_norms is None else template_norms
-    norms = characters.sum(1)[:, None] * t_norms[None, :]
-    return dots / norms.clamp(min=1.0).sqrt()
+def cosine(dots: Tensor, character_mass: Tensor, template_mass: Tensor) -> Tensor:
+    """Cosine similarity of binary images from their dot products and pixel counts (broadcast):
+    <T, C> / sqrt(|T| |C|), 1 only for an exact match and 0 when either image is empty."""
+    return dots / (character_mass * template_mass).clamp(min=1.0).sqrt()
 
 
 def segmented_crops(instance_map: Tensor, num_glyphs: int, crop: int) -> tuple[Tensor, Tensor]:
@@ -205,7 +194,7 @@ class TemplateMatcher:
         size = crop + 2 * r
         templates = make_templates(self._target_mask(target), self.grid, size).flatten(1)
         ids, crops = segmented_crops(instance_map, num_glyphs, crop)
-        shifts = shift_offsets(r).tolist()
+        shifts = shift_offsets(r)
         placed = crops.new_zeros((len(shifts), len(ids) + 1, size, size))
         for i, (dx, dy) in enumerate(shifts):
             placed[i, :-1, r + dy : r + dy + crop, r + dx : r + dx + crop] = crops
@@ -213,17 +202,15 @@ class TemplateMatcher:
         dots = (placed.flatten(2) @ templates.T).view(len(shifts), len(ids) + 1, -1)
         glyph_dots, in_window = dots[:, :-1], dots[:, -1:]
         if self.normalized:
-            norms = crops.flatten(1).sum(1)[None, :, None] * in_window
-            glyph_dots = glyph_dots / norms.clamp(min=1.0).sqrt()
+            glyph_dots = cosine(glyph_dots, crops.flatten(1).sum(1)[None, :, None], in_window)
         return _per_glyph(ids, glyph_dots.amax(dim=(0, 2)), num_glyphs)
 
     def exhaustive_scores(self, target: Tensor, instance_map: Tensor, num_glyphs: int) -> Tensor:
         """Like :meth:`scores`, but at every shift at which the crop overlaps the template's
         64 x 64 canvas (+-47 px): the full convolution, by FFT. Seconds per glyph on a CPU."""
-        canvas = CANVAS
-        templates = make_templates(self._target_mask(target), self.grid, canvas)
+        templates = make_templates(self._target_mask(target), self.grid, CANVAS)
         ids, crops = segmented_crops(instance_map, num_glyphs, self.crop)
-        size = (canvas + self.crop, canvas + self.crop)  # >= the full correlation's extent
+        size = (CANVAS + self.crop, CANVAS + self.crop)  # >= the full correlation's extent
         spectra = torch.fft.rfft2(templates, s=size)
         box = torch.ones((1, self.crop, self.crop), device=crops.device)
 
@@ -236,7 +223,7 @@ class TemplateMatcher:
         for i, crop in enumerate(crops):
             dots = correlate(crop)
             if self.normalized:
-                dots = dots / (crop.sum() * in_window).clamp(min=1.0).sqrt()
+                dots = cosine(dots, crop.sum(), in_window)
             best[i] = dots.max()
         return _per_glyph(ids, best, num_glyphs)
 

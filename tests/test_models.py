@@ -29,7 +29,7 @@ from reference_models.normalization import InputStats, compute_input_stats
 from reference_models.template_matching import (
     TemplateGrid,
     TemplateMatcher,
-    correlation,
+    cosine,
     make_templates,
 )
 
@@ -227,14 +227,14 @@ def test_template_grid_is_the_papers_9317() -> None:
         assert torch.equal(templates[i].flatten().bool(), ref)
 
 
-def test_correlation_scores() -> None:
+def test_cosine_scores() -> None:
     templates = torch.tensor([[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]])
     characters = torch.tensor([[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
-    normalized = correlation(templates, characters)
+    raw = characters @ templates.T
+    assert raw[0].tolist() == [2.0, 2.0]  # raw correlation cannot tell the two apart
+    normalized = cosine(raw, characters.sum(1)[:, None], templates.sum(1)[None, :])
     torch.testing.assert_close(normalized[0], torch.tensor([1.0, 2 / math.sqrt(8)]))
     assert normalized[1].eq(0).all()  # an empty character never matches
-    raw = correlation(templates, characters, normalized=False)
-    assert raw[0].tolist() == [2.0, 2.0]  # raw correlation cannot tell the two apart
 
 
 def test_template_matching_picks_the_transformed_target() -> None:
