@@ -9,6 +9,7 @@ never import anything that can produce ground truth (generator, datasets, metric
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import inspect
 import sys
@@ -110,6 +111,44 @@ def oracle_fields(module: ModuleType, path: Path) -> tuple[str, ...]:
             path, f"ORACLE_FIELDS names unknown fields {unknown}; allowed: {ORACLE_FIELD_NAMES}"
         )
     return tuple(dict.fromkeys(fields))
+
+
+def declared_artifacts(path: Path) -> list[Path]:
+    """The files the submission declares in a literal module-level ``ARTIFACTS`` list.
+
+    Read from the source, never by running it: the harness must know them before the sandbox
+    starts (they are made readable inside it and hashed into the record). Relative paths are
+    taken from the submission's folder; a missing file is an error naming it.
+    """
+    path = Path(path)
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except SyntaxError as err:
+        raise SubmissionError(
+            f"{path} has a syntax error at line {err.lineno}: {err.msg}"
+        ) from None
+    value = None
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets = [node.target]
+        if any(isinstance(t, ast.Name) and t.id == "ARTIFACTS" for t in targets):
+            value = node.value
+    if value is None:
+        return []
+    try:
+        names = ast.literal_eval(value)
+    except ValueError:
+        names = None
+    if isinstance(names, str) or not isinstance(names, list | tuple):
+        names = None
+    if names is None or not all(isinstance(n, str) for n in names):
+        raise _protocol_error(path, "ARTIFACTS must be a literal list of file paths (strings)")
+    files = [path.resolve().parent / name for name in names]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise SubmissionError(f"{path} declares ARTIFACTS that are not files: {missing}")
+    return files
 
 
 def _accepts(func: Callable[..., object], n_args: int) -> bool:

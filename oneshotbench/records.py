@@ -8,6 +8,7 @@ analysis are computed from. The key-by-key schema is documented in ``docs/record
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -29,7 +30,11 @@ from oneshotbench.errors import OneshotbenchError
 from oneshotbench.metrics import IOU_PAPER, LOC_PAPER, LOC_STRICT, PerSampleScores
 from oneshotbench.stats import bootstrap_ci
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # every schema this version can load (older ones get defaults)
+SANDBOXES = ("bubblewrap", "unshare", "none")
+FOLDER_FILE_LIMIT = 64 * 2**20  # bytes; larger files in the submission's folder are not hashed
+FOLDER_FILE_COUNT = 256  # files of the submission's folder hashed at most
 CONFIDENCE = 0.95
 
 
@@ -142,6 +147,48 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _file_entry(path: Path) -> dict:
+    return {"path": str(path), "sha256": _sha256(path), "bytes": path.stat().st_size}
+
+
+def submission_identity(
+    submission: Path,
+    *,
+    name: str | None = None,
+    tags: list[str] | tuple[str, ...] = (),
+    artifacts: list[Path] | tuple[Path, ...] = (),
+    env: dict[str, str] | None = None,
+    parameters: int | None = None,
+    exclude: tuple[Path, ...] = (),
+) -> dict:
+    """What identifies the scored model beyond its file: name, tags, the artefacts it declares
+    (SHA-256 and size), the SHA-256 of each file of its folder (``None`` above
+    :data:`FOLDER_FILE_LIMIT`), its parameter count and the environment variable names it got
+    (values only for ``ONESHOTBENCH_*``, never anything that may be a secret). ``exclude``
+    leaves out files of the folder that are not the submission's (the run's own outputs)."""
+    submission = Path(submission)
+    files: dict[str, str | None] = {}
+    skip = {Path(p).resolve() for p in exclude}  # the run's own record and journal
+    folder = sorted(
+        p for p in submission.resolve().parent.iterdir() if p.is_file() and p.resolve() not in skip
+    )
+    for path in folder[:FOLDER_FILE_COUNT]:
+        with contextlib.suppress(OSError):
+            small = path.stat().st_size <= FOLDER_FILE_LIMIT
+            files[path.name] = _sha256(path) if small else None
+    return {
+        "name": name or submission.stem,
+        "tags": list(dict.fromkeys(tags)),
+        "artifacts": [_file_entry(Path(p)) for p in dict.fromkeys(artifacts)],
+        "files": files,
+        "parameters": parameters,
+        "env": {
+            k: (v if k.startswith("ONESHOTBENCH_") else None)
+            for k, v in sorted((env or {}).items())
+        },
+    }
+
+
 def make_record(
     *,
     submission_path: Path,
@@ -156,24 +203,33 @@ def make_record(
     invariance: dict | None = None,
     extra: dict | None = None,
     submission_name: str | None = None,
+    identity: dict | None = None,
+    sandbox: str = "none",
 ) -> dict:
     """Assemble a result record (see docs/record-schema.md); the submission file is hashed here.
 
-    ``submission_name`` defaults to the file's stem. Fingerprint keys become strings so that the
-    record survives a JSON round trip unchanged.
+    ``identity`` (from :func:`submission_identity`) fills the ``submission`` entry; without it
+    only the name (``submission_name``, default the file's stem) is known. ``sandbox`` says how
+    the submission was isolated. Fingerprint keys become strings so that the record survives a
+    JSON round trip unchanged.
     """
     submission_path = Path(submission_path)
     data = dict(dataset)
     if "fingerprints" in data:
         data["fingerprints"] = {str(k): v for k, v in data["fingerprints"].items()}
     total = sum(lv.n for lv in levels)
+    if sandbox not in SANDBOXES:
+        raise ValueError(f"unknown sandbox {sandbox!r}")
+    identity = identity or submission_identity(submission_path, name=submission_name)
     return {
         "schema_version": SCHEMA_VERSION,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "sandbox": sandbox,
         "submission": {
-            "name": submission_name or submission_path.stem,
+            "name": identity["name"],
             "file": submission_path.name,
             "sha256": _sha256(submission_path),
+            **{k: v for k, v in identity.items() if k != "name"},
         },
         "dataset": data,
         "metrics": {
@@ -259,14 +315,25 @@ def _read_json(path: Path) -> dict:
         ) from None
     if not isinstance(record, dict) or "schema_version" not in record:
         raise OneshotbenchError(f"{path} is not a oneshotbench result record (no schema_version)")
-    if record["schema_version"] != SCHEMA_VERSION:
+    if record["schema_version"] not in READABLE_VERSIONS:
         raise OneshotbenchError(
             f"result record {path} has schema_version {record['schema_version']!r}; this "
-            f"oneshotbench {__version__} reads schema_version {SCHEMA_VERSION}"
+            f"oneshotbench {__version__} reads schema_version "
+            + ", ".join(map(str, READABLE_VERSIONS))
         )
     for key in ("submission", "dataset", "metrics", "levels", "per_sample"):
         if key not in record:
             raise OneshotbenchError(f"result record {path} lacks the {key!r} entry")
+    return _upgrade(record)
+
+
+def _upgrade(record: dict) -> dict:
+    """Fill the keys a schema-1 record lacks with what they meant then (returned as read)."""
+    if record["schema_version"] == 1:
+        record.setdefault("sandbox", "none")  # version 1 ran submissions without a sandbox
+        submission = record["submission"]
+        submission.setdefault("name", Path(submission.get("file", "submission")).stem)
+        submission.setdefault("tags", [])
     return record
 
 

@@ -14,23 +14,33 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from oneshotbench.cache import atomic_path, atomic_write_bytes
+from oneshotbench import protocol
+from oneshotbench import sandbox as sandboxing
+from oneshotbench.cache import cache_root
 from oneshotbench.errors import OneshotbenchError
+from oneshotbench.journal import JOURNAL_FORMAT, BatchResult, Journal, Probe, journal_path
 from oneshotbench.metrics import PAPER_THRESHOLD, PerSampleScores, SegmentationScores
+from oneshotbench.private import PrivateSecret, read_private_secret
 from oneshotbench.protocol import SubmissionError
-from oneshotbench.records import make_record, summarize_level, write_record
+from oneshotbench.records import (
+    make_record,
+    samples_path,
+    submission_identity,
+    summarize_level,
+    write_record,
+)
 from oneshotbench.worker import Limits, WorkerFault, WorkerHandle
 
 PAPER_LEVELS = (4, 8, 16, 32, 64, 128, 256)
@@ -40,9 +50,9 @@ DEFAULT_BATCH_TIMEOUT = 1800.0  # s; generous enough for MaskNet-style models on
 DEFAULT_TIMEOUT = 48 * 3600.0  # s; a full CPU run of a slow model fits
 N_RESAMPLES = 10_000
 INVARIANCE_SAMPLES = 128  # per level
+CHECKPOINT_ENV = "ONESHOTBENCH_CHECKPOINT"  # the reference wrappers' weights, hashed as an artefact
+OMNIGLOT_ENV = "ONESHOTBENCH_OMNIGLOT"  # hidden from the submission like the cache
 INVARIANCE_TOLERANCE = 1e-3  # largest allowed |p - p'| between the two batchings
-MIN_SECRET_BYTES = 16
-JOURNAL_FORMAT = 1
 
 
 def default_memory_limit() -> int | None:
@@ -77,50 +87,6 @@ def open_registered_split(
     from oneshotbench.datasets import load_split
 
     return load_split(split, level, omniglot=omniglot, master_seed=master_seed)
-
-
-# --------------------------------------------------------------------------- private splits
-
-
-@dataclass(frozen=True)
-class PrivateSecret:
-    """The secret behind a private split; only its SHA-256 commitment is ever recorded.
-
-    Seeds and fingerprints are derived from the whole secret (at least 128 bits), never from
-    the 32-bit master seed alone, which could be brute-forced from anything published about it.
-    """
-
-    secret: bytes = field(repr=False)
-
-    @property
-    def commitment(self) -> str:
-        return hashlib.sha256(self.secret).hexdigest()
-
-    def _derive(self, *parts: object) -> bytes:
-        key = "\0".join(["oneshotbench-private-split-v1", *map(str, parts)]).encode()
-        return hashlib.sha256(key + b"\0" + self.secret).digest()
-
-    def master_seed(self, split: str) -> int:
-        """A master seed in 1..2**32-1 (0 means "unseeded" to the authors' code), one per split."""
-        return int.from_bytes(self._derive("seed", split)[:4], "big") % (2**32 - 1) + 1
-
-    def fingerprint(self, dataset: str, version: int, split: str, level: int) -> str:
-        """Identifies a private split without revealing anything that leads to its seed."""
-        return self._derive("fingerprint", dataset, version, split, level).hex()
-
-
-def read_private_secret(path: Path) -> PrivateSecret:
-    """Read the secret file; refuse ones too short to be unguessable."""
-    try:
-        secret = Path(path).read_bytes()
-    except OSError as err:
-        raise OneshotbenchError(f"cannot read private seed file {path}: {err.strerror}") from None
-    if len(secret) < MIN_SECRET_BYTES:
-        raise OneshotbenchError(
-            f"private seed file {path} holds {len(secret)} bytes; use at least "
-            f"{MIN_SECRET_BYTES} random bytes, e.g.  head -c 32 /dev/urandom > {path}"
-        )
-    return PrivateSecret(secret)
 
 
 # --------------------------------------------------------------------------- processes
@@ -171,103 +137,6 @@ def _resolve_device(device: str) -> torch.device:
         if resolved.index is None:
             resolved = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     return resolved
-
-
-# --------------------------------------------------------------------------- journal
-
-
-@dataclass
-class Probe:
-    """Main-run output of the invariance-check samples of one batch."""
-
-    index: np.ndarray
-    probs: np.ndarray
-    locations: np.ndarray | None
-
-    @staticmethod
-    def concat(parts: Sequence[Probe]) -> Probe:
-        locations = [p.locations for p in parts]
-        return Probe(
-            np.concatenate([p.index for p in parts]),
-            np.concatenate([p.probs for p in parts]),
-            None if any(loc is None for loc in locations) else np.concatenate(locations),
-        )
-
-
-@dataclass
-class BatchResult:
-    scores: PerSampleScores
-    wall_s: float
-    probe: Probe | None = None
-
-
-class Journal:
-    """Finished batches of one run, one small ``.npz`` each, beside the record.
-
-    The manifest (``run.json``) pins everything that determines the scores; ``--resume`` refuses a
-    journal whose manifest differs, so a resumed record equals an uninterrupted one.
-    """
-
-    def __init__(self, directory: Path, manifest: dict, *, resume: bool):
-        self.directory = directory
-        existing = self.batch_files()
-        if existing and not resume:
-            raise OneshotbenchError(
-                f"{directory} holds {len(existing)} finished batches of an earlier run of this "
-                "evaluation; pass --resume to continue it, or delete that folder to start over"
-            )
-        if existing:
-            self._check_manifest(manifest)
-        else:
-            directory.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(directory / "run.json", json.dumps(manifest, indent=1).encode())
-
-    def batch_files(self) -> list[Path]:
-        return sorted(self.directory.glob("L*-*.npz"))
-
-    def _check_manifest(self, manifest: dict) -> None:
-        try:
-            old = json.loads((self.directory / "run.json").read_text())
-        except (OSError, ValueError):
-            old = {}
-        differ = [k for k in sorted(set(manifest) | set(old)) if old.get(k) != manifest.get(k)]
-        if differ:
-            shown = "; ".join(f"{k}: {old.get(k)!r} then, {manifest.get(k)!r} now" for k in differ)
-            raise OneshotbenchError(
-                f"cannot resume from {self.directory}: the run differs ({shown}). Rerun with the "
-                "original settings, or delete that folder to start over"
-            )
-
-    def _path(self, level: int, start: int) -> Path:
-        return self.directory / f"L{level:03d}-{start:06d}.npz"
-
-    def load(self, level: int, starts: Sequence[int]) -> dict[int, BatchResult]:
-        """The finished batches among ``starts`` of ``level``."""
-        done = {}
-        for start in starts:
-            path = self._path(level, start)
-            if not path.is_file():
-                continue
-            with np.load(path) as data:
-                probe = None
-                if "probe_index" in data:
-                    locations = data.get("probe_locations")
-                    probe = Probe(data["probe_index"], data["probe_probs"], locations)
-                scores = PerSampleScores.from_arrays({f: data[f] for f in PerSampleScores.FIELDS})
-                done[start] = BatchResult(scores, float(data["wall_s"]), probe)
-        return done
-
-    def save(self, level: int, start: int, result: BatchResult) -> None:
-        arrays = {**result.scores.arrays(), "wall_s": np.float64(result.wall_s)}
-        if result.probe is not None:
-            arrays.update(probe_index=result.probe.index, probe_probs=result.probe.probs)
-            if result.probe.locations is not None:
-                arrays["probe_locations"] = result.probe.locations
-        with atomic_path(self._path(level, start)) as tmp, open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
-
-    def remove(self) -> None:
-        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- progress
@@ -514,7 +383,8 @@ def _failure(
     if kept:
         text += (
             f"\n{kept} finished batches are kept in {journal.directory}; fix the cause and rerun "
-            "the same command with --resume to continue"
+            "the same command with --resume to continue (if the fix changes the submission or "
+            "its files, delete that folder and start over instead)"
         )
     return OneshotbenchError(text)
 
@@ -522,14 +392,12 @@ def _failure(
 # --------------------------------------------------------------------------- evaluate
 
 
-def default_out_path(submission: Path, split: str, *, private: bool) -> Path:
-    """``out/<submission>-<split>[-private].json`` in the working directory."""
-    return Path("out") / f"{Path(submission).stem}-{split}{'-private' if private else ''}.json"
-
-
-def journal_path(out: Path) -> Path:
-    """Where the finished batches of the run writing ``out`` are kept until it completes."""
-    return Path(out).with_name(f"{Path(out).stem}.partial")
+def default_out_path(
+    submission: Path, split: str, *, private: bool, name: str | None = None
+) -> Path:
+    """``out/<name>-<split>[-private].json`` in the working directory (name: the file's stem)."""
+    stem = name or Path(submission).stem
+    return Path("out") / f"{stem}-{split}{'-private' if private else ''}.json"
 
 
 def _check_writable(out: Path) -> None:
@@ -613,12 +481,18 @@ class _Settings:
     limits: Limits
     bootstrap_seed: int
     secret: PrivateSecret | None
+    secret_file: Path | None
     check_invariance: bool
     oracle: bool
     omniglot: Path | None
     progress: bool
     threshold: float
     open_split: OpenSplit
+    sandbox: str
+    env: dict[str, str]
+    name: str
+    tags: tuple[str, ...]
+    artifacts: tuple[Path, ...]
 
     @property
     def probe_batch(self) -> int:
@@ -646,6 +520,11 @@ def evaluate(
     progress: bool = True,
     threshold: float = PAPER_THRESHOLD,
     open_split: OpenSplit | None = None,
+    sandbox: str = "auto",
+    env: Sequence[str] = (),
+    name: str | None = None,
+    tags: Sequence[str] = (),
+    overwrite: bool = False,
 ) -> dict:
     """Score ``submission`` (a protocol-v1 file) and write its record; returns the record.
 
@@ -654,7 +533,13 @@ def evaluate(
     written; ``resume=True`` continues from them. Under ``torchrun`` every process scores its share
     of the batches, process 0 writes the record, and every process returns it. ``None`` switches
     a limit off; ``open_split`` replaces the dataset registry (tests, benchmarks, own data).
-    Errors a user can fix raise :class:`~oneshotbench.errors.OneshotbenchError`.
+
+    ``sandbox`` ("auto", "bubblewrap" or "none") chooses the isolation (auto falls back to none
+    with a :class:`~oneshotbench.sandbox.SandboxWarning`); the submission's environment is an
+    allow-list plus the variables named in ``env``. ``name`` (default: the file's stem) and
+    ``tags`` identify the model in the record; an existing record at the default path is
+    refused unless ``overwrite`` (or ``resume``). Errors a user can fix raise
+    :class:`~oneshotbench.errors.OneshotbenchError`.
     """
     started = time.perf_counter()
     submission = Path(submission)
@@ -662,10 +547,28 @@ def evaluate(
         raise SubmissionError(f"submission file {submission} does not exist")
     _check_count("samples", samples)
     _check_count("batch size", batch_size, allow_none=False)
-    for name, limit in (("batch timeout", batch_timeout), ("timeout", timeout)):
-        _check_count(name, limit)
+    for what, limit in (("batch timeout", batch_timeout), ("timeout", timeout)):
+        _check_count(what, limit)
     _check_count("memory limit", memory_limit)
     secret = read_private_secret(Path(private_seed_file)) if private_seed_file else None
+    mode, warning = sandboxing.resolve_mode(sandbox)
+    if warning:
+        warnings.warn(warning, sandboxing.SandboxWarning, stacklevel=2)
+    worker_env = sandboxing.worker_env(env, sandboxed=mode == "bubblewrap")
+    missing = [n for n in env if n not in os.environ]
+    if missing:
+        raise OneshotbenchError(f"--env names variables that are not set: {', '.join(missing)}")
+    artifacts = protocol.declared_artifacts(submission)
+    checkpoint = worker_env.get(CHECKPOINT_ENV)
+    if checkpoint and Path(checkpoint).is_file():
+        artifacts.append(Path(checkpoint).resolve())
+    name = name or submission.stem
+    default_out = default_out_path(submission, split, private=bool(secret), name=name)
+    if out is None and default_out.exists() and not (resume or overwrite):
+        raise OneshotbenchError(
+            f"{default_out} already holds a record; choose another path with --out, or pass "
+            "--overwrite to replace it"
+        )
     settings = _Settings(
         submission=submission,
         split=split,
@@ -673,17 +576,23 @@ def evaluate(
         samples=samples,
         device=_resolve_device(device),
         batch_size=batch_size,
-        out=Path(out) if out else default_out_path(submission, split, private=bool(secret)),
+        out=Path(out) if out else default_out,
         resume=resume,
         limits=Limits(batch_timeout, timeout, memory_limit),
         bootstrap_seed=bootstrap_seed,
         secret=secret,
+        secret_file=Path(private_seed_file) if private_seed_file else None,
         check_invariance=check_invariance,
         oracle=oracle,
         omniglot=None if omniglot is None else Path(omniglot),
         progress=progress,
         threshold=threshold,
         open_split=open_split or open_registered_split,
+        sandbox=mode,
+        env=worker_env,
+        name=name,
+        tags=tuple(tags),
+        artifacts=tuple(artifacts),
     )
     _check_writable(settings.out)  # the last check, and the first thing written
     group = _Group(settings.device)
@@ -718,6 +627,8 @@ def _manifest(s: _Settings, dataset: dict, sizes: dict[int, int]) -> dict:
     return {
         "format": JOURNAL_FORMAT,
         "submission_sha256": hashlib.sha256(s.submission.read_bytes()).hexdigest(),
+        "artifacts": {str(p): _sha256(p) for p in s.artifacts},
+        "sandbox": s.sandbox,
         "dataset": {
             **dataset,
             "fingerprints": {str(k): v for k, v in dataset["fingerprints"].items()},
@@ -728,6 +639,39 @@ def _manifest(s: _Settings, dataset: dict, sizes: dict[int, int]) -> dict:
         "oracle": s.oracle,
         "invariance_seed": s.bootstrap_seed if s.check_invariance else None,
     }
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _layout(s: _Settings, journal: Path) -> sandboxing.Layout:
+    """What the submission sees: Python, its folder, its artefacts and the files passed variables
+    name; never the journal, the record, the secret, the cache or the Omniglot files."""
+    folder = s.submission.resolve().parent
+    out_folder = s.out.resolve().parent
+    hidden = [journal, s.out, samples_path(s.out), cache_root()]
+    if out_folder != folder and out_folder not in folder.parents:
+        hidden.append(out_folder)  # the output folder, unless the submission lives in it
+    for path in (s.secret_file, s.omniglot, os.environ.get(OMNIGLOT_ENV)):
+        if path:
+            hidden.append(Path(path))
+    readable = [
+        *sandboxing.python_paths(),
+        folder,
+        *s.artifacts,
+        *sandboxing.env_paths(s.env, s.env),
+    ]
+    return sandboxing.Layout(
+        tuple(readable),
+        tuple(p for p in hidden if p.exists()),
+        gpu=s.device.type == "cuda",
+        workdir=folder,
+    )
 
 
 def _start(worker: WorkerHandle, s: _Settings, journal: Journal) -> tuple[str, ...]:
@@ -759,7 +703,13 @@ def _evaluate(s: _Settings, group: _Group, started: float) -> dict:
     capacity = max(s.batch_size, s.probe_batch)
     # spawned first: its start-up (interpreter, torch, the submission) overlaps opening the data
     with WorkerHandle(
-        s.submission, capacity=capacity, limits=s.limits, log_path=log_path
+        s.submission,
+        capacity=capacity,
+        limits=s.limits,
+        log_path=log_path,
+        mode=s.sandbox,
+        layout=_layout(s, directory),
+        env=s.env,
     ) as worker:
         master_seed = s.secret.master_seed(s.split) if s.secret else None
         splits = {
@@ -803,6 +753,7 @@ def _evaluate(s: _Settings, group: _Group, started: float) -> dict:
             dataset,
             gathered,
             oracle=bool(fields),
+            parameters=worker.parameters,
             processes=group.world,
             wall_s=time.perf_counter() - started,
         )
@@ -811,7 +762,14 @@ def _evaluate(s: _Settings, group: _Group, started: float) -> dict:
 
 
 def _write_record(
-    s: _Settings, dataset: dict, gathered: list, *, oracle: bool, processes: int, wall_s: float
+    s: _Settings,
+    dataset: dict,
+    gathered: list,
+    *,
+    oracle: bool,
+    parameters: int | None,
+    processes: int,
+    wall_s: float,
 ) -> dict:
     """Merge every process's share, summarise each level, write the record; return it as read."""
     per_sample = {
@@ -844,6 +802,16 @@ def _write_record(
         device=s.device,
         invariance=invariance,
         extra={"batch_size": s.batch_size, "processes": processes, "protocol_version": 1},
+        identity=submission_identity(
+            s.submission,
+            name=s.name,
+            tags=list(s.tags),
+            artifacts=list(s.artifacts),
+            env={k: v for k, v in s.env.items() if k in os.environ},
+            parameters=parameters,
+            exclude=(s.out, samples_path(s.out), journal_path(s.out)),
+        ),
+        sandbox=s.sandbox,
     )
     json_path, _ = write_record(s.out, record, per_sample)
     return json.loads(json_path.read_text())

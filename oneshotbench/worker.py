@@ -9,9 +9,11 @@ worker output, so a hostile submission cannot run code in the harness. The worke
 the modules that produce ground truth either (:data:`BLOCKED_MODULES`; defence in depth — the
 real guarantee for a leaderboard is a private split the submission has never seen).
 
-The handle enforces the limits: a time limit per batch (also for loading and ``make_predictor``),
-a total time limit, and a resident-memory limit polled from ``/proc``; any failure becomes a
-:class:`WorkerFault` that carries the tail of the submission's own stdout/stderr.
+The handle starts the worker through :mod:`oneshotbench.sandbox` (its own namespaces under
+bubblewrap, or a plain process with ``mode="none"``) and enforces the limits: a time limit per
+batch (also for loading and ``make_predictor``), a total time limit, and a memory limit over the
+worker's whole process tree; any failure becomes a :class:`WorkerFault` that carries the tail of
+the submission's own stdout/stderr. Closing the handle ends every process the submission started.
 
 Run by the harness as ``python -m oneshotbench.worker FILE CMD_FD REPLY_FD SHM_FD CAPACITY``.
 """
@@ -30,7 +32,6 @@ import pickle
 import select
 import signal
 import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,9 +41,10 @@ from pathlib import Path
 from typing import NoReturn
 
 import numpy as np
+import psutil
 import torch
 
-from oneshotbench import protocol
+from oneshotbench import protocol, sandbox
 
 BLOCKED_MODULES = (
     "oneshotbench.generator",
@@ -54,22 +56,10 @@ BLOCKED_MODULES = (
 """Modules that can produce benchmark data (or import what does); unimportable in the worker."""
 
 FAULT_KINDS = ("load", "protocol", "exception", "output")
-_TORCHRUN_ENV = frozenset(  # rendezvous variables a submission must not see (or join)
-    (
-        "RANK",
-        "LOCAL_RANK",
-        "WORLD_SIZE",
-        "LOCAL_WORLD_SIZE",
-        "GROUP_RANK",
-        "ROLE_RANK",
-        "MASTER_ADDR",
-        "MASTER_PORT",
-        "TORCHELASTIC_RUN_ID",
-    )
-)
 _HEADER = struct.Struct("<II")
 _MAX_REPLY = 1 << 16  # worker replies are small JSON; anything bigger is a protocol breach
 _POLL_S = 0.02
+_MEMORY_POLL_S = 0.1  # summing a process tree's memory costs more than a pipe poll
 _ALIGN = 64
 STARTUP_TIMEOUT = 120.0  # s; the least time loading the submission and make_predictor get
 _S, _T = protocol.SCENE_SIZE, protocol.TARGET_SIZE
@@ -156,7 +146,7 @@ class Limits:
 
     batch_timeout: float | None = None  # s per batch (start-up gets at least STARTUP_TIMEOUT)
     timeout: float | None = None  # s for the worker's whole life
-    memory: int | None = None  # bytes of resident memory (Linux /proc)
+    memory: int | None = None  # bytes of memory of every process of the submission
 
 
 class WorkerFault(Exception):
@@ -165,17 +155,6 @@ class WorkerFault(Exception):
     def __init__(self, kind: str, detail: str, sample: int | None = None, log_tail: str = ""):
         super().__init__(detail)
         self.kind, self.detail, self.sample, self.log_tail = kind, detail, sample, log_tail
-
-
-def _rss_bytes(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/status", "rb") as status:
-            for line in status:
-                if line.startswith(b"VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
 
 
 def log_tail(path: Path, max_lines: int = 30, max_chars: int = 4000) -> str:
@@ -190,13 +169,6 @@ def log_tail(path: Path, max_lines: int = 30, max_chars: int = 4000) -> str:
     return "\n".join(text.splitlines()[-max_lines:])
 
 
-def _worker_env() -> dict[str, str]:
-    """The harness environment without torchrun's rendezvous variables, output unbuffered."""
-    env = {k: v for k, v in os.environ.items() if k not in _TORCHRUN_ENV}
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
 class WorkerHandle:
     """Starts the worker, feeds it batches and enforces the limits; use as a context manager.
 
@@ -205,7 +177,17 @@ class WorkerHandle:
     before :meth:`start` calls ``make_predictor``.
     """
 
-    def __init__(self, submission: Path, *, capacity: int, limits: Limits, log_path: Path):
+    def __init__(
+        self,
+        submission: Path,
+        *,
+        capacity: int,
+        limits: Limits,
+        log_path: Path,
+        mode: str = "none",
+        layout: sandbox.Layout | None = None,
+        env: dict[str, str] | None = None,
+    ):
         self.submission, self.capacity, self.limits, self.log_path = (
             Path(submission),
             capacity,
@@ -214,32 +196,43 @@ class WorkerHandle:
         )
         self._inbox = b""
         self._batch = 0
+        self.parameters: int | None = None  # as the submission reports it (after start)
+        folder = self.submission.resolve().parent
+        if layout is None:
+            layout = sandbox.Layout((*sandbox.python_paths(), folder), workdir=folder)
+        if env is None:
+            env = sandbox.worker_env(sandboxed=mode == "bubblewrap")
+        self._next_poll = 0.0
         shm_fd = _anonymous_file(_layout(capacity)[1])
         self._buffer, self._views = _map(shm_fd, capacity)
         cmd_r, self._cmd = os.pipe()
         self._reply, reply_w = os.pipe()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "wb") as log:
-            self._proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "oneshotbench.worker",
-                    str(self.submission),
-                    str(cmd_r),
-                    str(reply_w),
-                    str(shm_fd),
-                    str(capacity),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                pass_fds=(cmd_r, reply_w, shm_fd),
-                env=_worker_env(),
-                start_new_session=True,
-            )
-        for fd in (cmd_r, reply_w, shm_fd):
-            os.close(fd)
+        command = [
+            sys.executable,
+            "-m",
+            "oneshotbench.worker",
+            str(self.submission.resolve()),
+            str(cmd_r),
+            str(reply_w),
+            str(shm_fd),
+            str(capacity),
+        ]
+        try:
+            with open(self.log_path, "wb") as log:
+                self._sandbox = sandbox.launch(
+                    command,
+                    mode=mode,
+                    layout=layout,
+                    env=env,
+                    memory_limit=limits.memory,
+                    stdout=log.fileno(),
+                    pass_fds=(cmd_r, reply_w, shm_fd),
+                )
+        finally:
+            for fd in (cmd_r, reply_w, shm_fd):
+                os.close(fd)
+        self._proc = self._sandbox.proc
         self._started = time.monotonic()
 
     def load(self) -> tuple[str, ...]:
@@ -259,7 +252,10 @@ class WorkerHandle:
     def start(self, device: str, oracle: bool) -> None:
         """Call ``make_predictor(device)``; with ``oracle`` predict gets the declared fields."""
         self._send({"op": "init", "device": device, "oracle": oracle})
-        self._wait("make_predictor", startup=True)
+        ready = self._wait("make_predictor", startup=True)
+        count = ready.get("parameters")
+        if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+            self.parameters = count
 
     def submit(
         self,
@@ -292,14 +288,15 @@ class WorkerHandle:
         return probs, locations
 
     def close(self) -> None:
-        """Ask the worker to exit; kill its process group if it does not within a few seconds."""
+        """Ask the worker to exit, then end every process it left (or kill it after 5 s)."""
         if self._proc.poll() is None:
             with contextlib.suppress(OSError):
                 _send(self._cmd, {"op": "exit"})
-            try:
-                self._proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._kill()
+            with contextlib.suppress(OSError, ValueError):  # poll until it exits or time is up
+                deadline = time.monotonic() + 5
+                while self._proc.poll() is None and time.monotonic() < deadline:
+                    time.sleep(0.01)
+        self._sandbox.kill()
         for fd in (self._cmd, self._reply):
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -313,15 +310,22 @@ class WorkerHandle:
             _send(self._cmd, header, payload)
 
     def _kill(self, dump_stacks: bool = False) -> None:
-        if self._proc.poll() is not None:
-            return
-        if dump_stacks:  # faulthandler in the worker writes every thread's stack to the log
-            with contextlib.suppress(OSError):
-                os.kill(self._proc.pid, signal.SIGUSR1)
+        if dump_stacks and self._proc.poll() is None:  # faulthandler writes every thread's stack
+            for pid in self._worker_pids():
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGUSR1)
             time.sleep(0.3)
-        with contextlib.suppress(OSError):
-            os.killpg(self._proc.pid, signal.SIGKILL)
-        self._proc.wait()
+        self._sandbox.kill()
+
+    def _worker_pids(self) -> list[int]:
+        """The worker interpreter (under bwrap a grandchild of the launched process)."""
+        if self._sandbox.mode == "none":
+            return [self._proc.pid]
+        try:
+            tree = psutil.Process(self._proc.pid).children(recursive=True)
+            return [p.pid for p in tree if "oneshotbench.worker" in p.cmdline()[:3]]
+        except psutil.Error:
+            return []
 
     def _fail(
         self, kind: str, detail: str, sample: int | None = None, dump: bool = False
@@ -356,23 +360,42 @@ class WorkerHandle:
             now = time.monotonic()
             if now >= deadline:
                 self._fail("timeout", late, dump=True)
-            rss = _rss_bytes(self._proc.pid) if self.limits.memory is not None else None
-            if rss is not None and rss > self.limits.memory:
-                self._fail(
-                    "memory",
-                    f"{step} used {rss / 2**20:.0f} MiB, more than the memory limit of "
-                    f"{self.limits.memory / 2**20:.0f} MiB",
-                )
+            if self.limits.memory is not None and now >= self._next_poll:
+                self._check_memory(step)
+                self._next_poll = now + _MEMORY_POLL_S
             ready, _, _ = select.select([self._reply], [], [], min(_POLL_S, deadline - now))
             if ready:
                 chunk = os.read(self._reply, 1 << 16)
                 if chunk:
                     self._inbox += chunk
                     continue
-                code = self._proc.wait()
+                code = self._sandbox.exit_status(self._proc.wait())
+                if self.limits.memory is not None:
+                    self._check_memory(step)
                 how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
                 hint = " — perhaps the system ran out of memory" if code == -signal.SIGKILL else ""
                 self._fail("died", f"the submission's process ended ({how}) during {step}{hint}")
+
+    def _check_memory(self, step: str) -> None:
+        """Fail when the submission's processes together use more than the limit, or when the
+        kernel already killed one of them for it (a cgroup enforces the limit between polls)."""
+        limit = self.limits.memory
+        assert limit is not None
+        memory = self._sandbox.memory
+        with contextlib.suppress(OSError, ValueError):
+            used = memory.usage()
+            if memory.oom_killed():
+                self._fail(
+                    "memory",
+                    f"{step} used more than the memory limit of {limit / 2**20:.0f} MiB (all "
+                    "the submission's processes together), so the kernel ended one of them",
+                )
+            if used is not None and used > limit:
+                self._fail(
+                    "memory",
+                    f"{step} used {used / 2**20:.0f} MiB, more than the memory limit of "
+                    f"{limit / 2**20:.0f} MiB (all the submission's processes together)",
+                )
 
     def _parse_inbox(self) -> dict | None:
         if len(self._inbox) < _HEADER.size:
@@ -466,7 +489,7 @@ class _Worker:
             predict = protocol.check_predict(predict, self.path, 3 if oracle else 2)
         except protocol.SubmissionError as err:
             return self.fault("protocol", str(err))
-        _send(self.reply, {"op": "ready"})
+        _send(self.reply, {"op": "ready", "parameters": _parameter_count(module, predict)})
         return self.serve(predict, device)
 
     def serve(self, predict: protocol.Predict, device: torch.device) -> int:
@@ -505,6 +528,18 @@ class _Worker:
         if "instances" in fields:
             out["instances"] = pickle.loads(payload)  # written by the harness, never by a worker
         return out
+
+
+def _parameter_count(module: object, predict: object) -> int | None:
+    """The submission's own count: a module-level ``PARAMETERS`` (it may be set by
+    ``make_predictor``), else the parameters of ``predict`` when it is a torch module."""
+    count = getattr(module, "PARAMETERS", None)
+    if isinstance(count, int) and not isinstance(count, bool):
+        return count
+    model = getattr(predict, "__self__", predict)
+    if isinstance(model, torch.nn.Module):
+        return sum(p.numel() for p in model.parameters())
+    return None
 
 
 def main(argv: list[str]) -> int:

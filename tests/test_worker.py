@@ -52,6 +52,7 @@ def test_worker_imports_nothing_that_produces_ground_truth():
         "oneshotbench.worker",
         "oneshotbench.protocol",
         "oneshotbench.errors",
+        "oneshotbench.sandbox",
     }
     assert not any(m.startswith(GROUND_TRUTH_MODULES) for m in loaded)
     assert {"oneshotbench.generator", "oneshotbench.datasets"} <= set(BLOCKED_MODULES)
