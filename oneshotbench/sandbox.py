@@ -199,12 +199,13 @@ def bwrap_args(layout: Layout, env: dict[str, str]) -> list[str]:
     for path in readable:  # after the private /tmp, so that a folder under /tmp shows through
         args += ["--ro-bind", str(path), str(path)]
     roots = [Path(t) for t in _SYSTEM] + readable
-    for path in _with_real(layout.hidden):
-        if _under(path, roots):
-            hide = (
-                ["--tmpfs", str(path)] if path.is_dir() else ["--ro-bind", "/dev/null", str(path)]
-            )
-            args += hide
+    for path in _with_real(layout.hidden):  # an empty read-only stand-in for each
+        if not _under(path, roots):
+            continue
+        if path.is_dir():
+            args += ["--tmpfs", str(path), "--remount-ro", str(path)]
+        else:
+            args += ["--ro-bind", "/dev/null", str(path)]
     if layout.gpu:
         args += ["--ro-bind", "/sys", "/sys"]
         for node in sorted(Path("/dev").glob("nvidia*")):

@@ -356,6 +356,8 @@ class WorkerHandle:
         while True:
             frame = self._parse_inbox()
             if frame is not None:
+                if self.limits.memory is not None:  # a child may have been killed meanwhile
+                    self._check_memory(step)
                 return self._check_reply(frame, step)
             now = time.monotonic()
             if now >= deadline:

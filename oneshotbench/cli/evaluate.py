@@ -10,8 +10,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from oneshotbench import runner
+from oneshotbench import sandbox as sandboxing
 from oneshotbench.errors import OneshotbenchError
 
 _UNITS = {
@@ -30,11 +32,13 @@ HELP = (
     "Score a submission file on cluttered Omniglot, exactly as the paper does.\n\n"
     "SUBMISSION is one Python file defining make_predictor(device), which returns "
     "predict(targets, scenes) -> foreground probabilities [B,96,96] (predict protocol v1, see "
-    "the README). It runs in its own process that receives only target and scene pixels, under "
-    "time and memory limits.\n\n"
+    "the README). It runs in a sandbox (its own namespaces under bubblewrap) that receives only "
+    "target and scene pixels and a scrubbed environment, under time and memory limits.\n\n"
     "By default all 10,000 samples of each of the seven clutter levels of the one-shot test split "
     "are scored on the CPU. The record (JSON) and its per-sample scores (.npz) go to --out. "
-    "Finished batches are kept while the run lasts: continue an interrupted run with --resume."
+    "Finished batches are kept while the run lasts: continue an interrupted run with --resume. "
+    "Exit code 2: an error (message on stderr); 3: the record was written but --check-invariance "
+    "flagged it."
     "\n\n\b\nExamples:\n"
     "  oneshotbench evaluate submission.py\n"
     "  oneshotbench evaluate submission.py --levels 4,32 --samples 500\n"
@@ -83,8 +87,8 @@ def results_table(record: dict) -> Table:
     name = record["submission"]["name"] + (" (oracle)" if record["oracle"] else "")
     dataset = record["dataset"]
     private = ", private" if dataset["private"] else ""
-    table = Table(
-        title=f"{name} on {dataset['name']} v{dataset['version']} {dataset['split']}{private}"
+    table = Table(  # Text: a name never goes through the markup parser
+        title=Text(f"{name} on {dataset['name']} v{dataset['version']} {dataset['split']}{private}")
     )
     for column in ("level", "n", "IoU %", "localization %", "strict loc. %", "samples/s"):
         table.add_column(column, justify="right")
@@ -171,9 +175,41 @@ def evaluate(
         typer.Option(help="Omniglot folder or zips (default: the cache, else download)."),
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars on stderr.")] = True,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            help="Name of the model in the record and the default output path.",
+            show_default="the file's stem",
+        ),
+    ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option(help="A label stored in the record (repeatable), e.g. --tag 60-steps."),
+    ] = None,
+    env: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Pass the variable NAME to the submission (repeatable); others are never "
+            "passed but PATH, locale, thread counts, CUDA's and ONESHOTBENCH_CHECKPOINT.",
+            metavar="NAME",
+        ),
+    ] = None,
+    sandbox: Annotated[
+        str,
+        typer.Option(
+            help="Isolation: auto (bubblewrap where it works, else none with a warning), "
+            "bubblewrap, or none."
+        ),
+    ] = "auto",
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace an existing record at the default output path.")
+    ] = False,
 ) -> None:
+    mode, warning = sandboxing.resolve_mode(sandbox)
+    if warning:
+        Console(stderr=True).print(Text(f"warning: {warning}", style="bold yellow"))
     record_path = out or runner.default_out_path(
-        submission, split, private=private_seed_file is not None
+        submission, split, private=private_seed_file is not None, name=name
     )
     try:
         record = runner.evaluate(
@@ -183,7 +219,7 @@ def evaluate(
             samples=samples,
             device=device,
             batch_size=batch_size,
-            out=record_path,
+            out=out,
             resume=resume,
             batch_timeout=_limit(batch_timeout),
             timeout=_limit(timeout),
@@ -194,6 +230,11 @@ def evaluate(
             oracle=oracle,
             omniglot=omniglot,
             progress=progress,
+            sandbox=mode,
+            env=env or (),
+            name=name,
+            tags=tag or (),
+            overwrite=overwrite,
         )
     except KeyboardInterrupt:
         journal = runner.journal_path(record_path)
@@ -213,7 +254,9 @@ def evaluate(
             f"{invariance['max_prob_deviation']:.2g} over {invariance['samples']} re-run samples, "
             f"tolerance {invariance['tolerance']:g})"
         )
-    console.print(f"record: {record_path}")
+    console.print(Text(f"record: {record_path} (sandbox: {record['sandbox']})"))
+    if invariance is not None and invariance["flagged"]:
+        raise typer.Exit(3)
 
 
 def register(app: typer.Typer) -> None:

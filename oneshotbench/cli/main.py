@@ -11,6 +11,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from oneshotbench import __version__
 from oneshotbench.errors import OneshotbenchError
@@ -66,5 +67,6 @@ def main() -> None:
     try:
         build_app(command)()
     except OneshotbenchError as err:
-        Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        message = Text.assemble(("error:", "bold red"), " ", str(err))  # literal, never markup
+        Console(stderr=True).print(message, highlight=False, soft_wrap=True)
         sys.exit(2)
