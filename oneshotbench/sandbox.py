@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -239,6 +239,13 @@ def _own_cgroup_v2() -> Path | None:
     return None
 
 
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 class TreeMemory:
     """Memory of every process the run starts: a cgroup with a hard limit where one can be
     created (then the kernel enforces the limit even between polls), else psutil's summed RSS.
@@ -253,6 +260,7 @@ class TreeMemory:
         self.path: Path | None = None
         self._procs: Path | None = None
         self._pid: int | None = None
+        self._seen: dict[int, psutil.Process] = {}
         if limit is not None:
             with contextlib.suppress(OSError):
                 self._make_cgroup(limit)
@@ -305,21 +313,29 @@ class TreeMemory:
             return int(stat.get("anon", 0)) + int(stat.get("shmem", 0))
         return self._tree_rss()
 
-    def _tree_rss(self) -> int | None:
+    def tree(self) -> list[psutil.Process]:
+        """The launched process and its descendants now; each is remembered, so that one
+        re-parented away later (without a PID namespace) is still ended by :meth:`kill_all`."""
         if self._pid is None:
-            return None
+            return []
         try:
             root = psutil.Process(self._pid)
             procs = [root, *root.children(recursive=True)]
         except psutil.Error:
-            return None
-        total = 0
+            return []
         for proc in procs:
+            self._seen.setdefault(proc.pid, proc)
+        return procs
+
+    def _tree_rss(self) -> int | None:
+        total = 0
+        for proc in self.tree():
             with contextlib.suppress(psutil.Error):
                 total += proc.memory_info().rss
-        return total
+        return total or None
 
     def oom_killed(self) -> bool:
+        """Whether the kernel killed a process of the cgroup for exceeding the limit."""
         with contextlib.suppress(OSError, ValueError):
             if self.kind == "cgroup-v1":
                 for line in self._read("memory.oom_control").splitlines():
@@ -332,17 +348,12 @@ class TreeMemory:
         return False
 
     def pids(self) -> list[int]:
-        """Every process still in the group (the cgroup's members, else the tree under the root)."""
+        """Every process of the run still alive: the cgroup's members, or the known tree."""
         if self._procs is not None:
             with contextlib.suppress(OSError, ValueError):
                 return [int(p) for p in self._procs.read_text().split()]
-        if self._pid is None:
-            return []
-        try:
-            root = psutil.Process(self._pid)
-            return [root.pid, *(child.pid for child in root.children(recursive=True))]
-        except psutil.Error:
-            return []
+        self.tree()
+        return [pid for pid, proc in self._seen.items() if _alive(proc)]
 
     def kill_all(self) -> None:
         """SIGKILL every process of the run until none is left (a fork may race one round)."""
@@ -351,8 +362,11 @@ class TreeMemory:
             if not pids:
                 return
             for pid in pids:
-                with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGKILL)
+                with contextlib.suppress(OSError, psutil.Error):
+                    if pid in self._seen:
+                        self._seen[pid].kill()  # psutil checks it is still the same process
+                    else:
+                        os.kill(pid, signal.SIGKILL)
             time.sleep(0.01)
 
     def close(self) -> None:
@@ -379,7 +393,6 @@ class Sandboxed:
     proc: subprocess.Popen
     memory: TreeMemory
     mode: str
-    _tree: list[psutil.Process] = field(default_factory=list)
 
     def exit_status(self, code: int) -> int:
         """The worker's own status: bwrap reports a signal death as 128 + n."""
@@ -387,28 +400,17 @@ class Sandboxed:
             return -(code - 128)
         return code
 
-    def snapshot(self) -> None:
-        """Remember the tree's processes (none mode: children re-parented later are then known)."""
-        with contextlib.suppress(psutil.Error):
-            root = psutil.Process(self.proc.pid)
-            for child in root.children(recursive=True):
-                if child not in self._tree:
-                    self._tree.append(child)
-
     def kill(self) -> None:
-        """End every process of the run: the sandbox's PID 1 (taking the namespace with it), the
-        process group, the cgroup's members and any known descendant."""
+        """End every process of the run: the sandbox's PID 1 (taking its PID namespace with it),
+        the process group, the cgroup's members and every descendant seen; remove the cgroup."""
+        self.memory.tree()  # remember the descendants before the root goes
         if self.proc.poll() is None:
             with contextlib.suppress(OSError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             with contextlib.suppress(OSError):
                 self.proc.kill()
-        self.snapshot()
-        for child in self._tree:
-            with contextlib.suppress(psutil.Error):
-                child.kill()
-        self.memory.close()
         self.proc.wait()
+        self.memory.close()
 
 
 def launch(

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
+import torch
 from test_evaluate import BATCH_NORMALISED, SCENE_MEAN, cli, run, without_timing, write
 
 from oneshotbench import runner, sandbox
@@ -321,3 +322,25 @@ def test_warning_is_a_python_warning(monkeypatch, tmp_path):
         record = run(write(tmp_path, SCENE_MEAN), tmp_path, levels=(4,))
     assert record["sandbox"] == "none"
     assert any(issubclass(w.category, sandbox.SandboxWarning) for w in caught)
+
+
+GPU_PROBE = """
+import torch
+def make_predictor(device):
+    assert device.type == "cuda" and torch.cuda.is_available(), "no CUDA inside the sandbox"
+    def predict(targets, scenes):
+        assert scenes.is_cuda
+        return (torch.nn.functional.conv2d(scenes, torch.ones(1, 3, 3, 3, device=scenes.device),
+                                           padding=1)[:, 0] / 27).clamp(0, 1)
+    return predict
+"""
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (checked in GPU windows)")
+def test_gpu_inside_the_sandbox(tmp_path):
+    if PROBLEM:
+        pytest.fail(f"no sandbox here: {PROBLEM}")
+    submission = tmp_path / "gpu.py"
+    submission.write_text(GPU_PROBE)
+    record = run(submission, tmp_path, device="cuda", sandbox="bubblewrap")
+    assert record["sandbox"] == "bubblewrap" and record["environment"]["device"].startswith("cuda")
