@@ -199,13 +199,16 @@ def bwrap_args(layout: Layout, env: dict[str, str]) -> list[str]:
     for path in readable:  # after the private /tmp, so that a folder under /tmp shows through
         args += ["--ro-bind", str(path), str(path)]
     roots = [Path(t) for t in _SYSTEM] + readable
-    for path in _with_real(layout.hidden):  # an empty read-only stand-in for each
-        if not _under(path, roots):
-            continue
+    hidden = [p for p in _with_real(layout.hidden) if _under(p, roots)]
+    for path in hidden:  # an empty stand-in for each, made read-only below
+        args += ["--tmpfs", str(path)] if path.is_dir() else ["--ro-bind", "/dev/null", str(path)]
+    for path in layout.readable:  # e.g. a declared checkpoint inside the hidden cache
+        path = Path(os.path.abspath(path))
+        if path.exists() and _under(path, hidden) and path not in hidden:
+            args += ["--ro-bind", str(path), str(path)]
+    for path in hidden:
         if path.is_dir():
-            args += ["--tmpfs", str(path), "--remount-ro", str(path)]
-        else:
-            args += ["--ro-bind", "/dev/null", str(path)]
+            args += ["--remount-ro", str(path)]
     if layout.gpu:
         args += ["--ro-bind", "/sys", "/sys"]
         for node in sorted(Path("/dev").glob("nvidia*")):

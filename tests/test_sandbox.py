@@ -344,3 +344,34 @@ def test_gpu_inside_the_sandbox(tmp_path):
     submission.write_text(GPU_PROBE)
     record = run(submission, tmp_path, device="cuda", sandbox="bubblewrap")
     assert record["sandbox"] == "bubblewrap" and record["environment"]["device"].startswith("cuda")
+
+
+@needs_bwrap
+def test_hidden_folder_is_empty_and_read_only_but_a_declared_file_inside_shows(tmp_path):
+    cache = tmp_path / "cache"
+    (cache / "runs").mkdir(parents=True)
+    (cache / "glyphs.npz").write_bytes(b"data")
+    weights = cache / "runs" / "w.pt"
+    weights.write_bytes(b"weights")
+    layout = sandbox.Layout((tmp_path, weights), hidden=(cache,), workdir=tmp_path)
+    script = f"ls -A {cache}; cat {weights}; echo; touch {cache}/x {tmp_path}/y 2>&1"
+    out = tmp_path / "out.txt"
+    with open(out, "wb") as log:
+        started = sandbox.launch(
+            ["/bin/sh", "-c", script],
+            mode="bubblewrap",
+            layout=layout,
+            env={"PATH": "/usr/bin:/bin"},
+            memory_limit=None,
+            stdout=log.fileno(),
+            pass_fds=(),
+        )
+        started.proc.wait(timeout=30)
+        started.kill()
+    lines = out.read_text().splitlines()
+    assert lines[:2] == ["runs", "weights"]  # glyphs.npz is not visible
+    assert lines[2:] == [
+        f"touch: cannot touch '{cache}/x': Read-only file system",
+        f"touch: cannot touch '{tmp_path}/y': Read-only file system",
+    ]
+    assert not (cache / "x").exists() and not (tmp_path / "y").exists()
