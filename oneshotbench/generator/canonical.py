@@ -335,7 +335,9 @@ def generate_samples(
     ``glyphs`` holds bit-packed bitmaps [chars, 20, 105, 14] indexed by global character id,
     ``bounds`` their stroke boxes [chars, 20, 4] (:data:`UNKNOWN_BOUNDS` where not yet known);
     ``pool`` the global ids of the job's characters. Outputs are written into the given arrays
-    (zeroed here); ``offsets[i]`` receives the word offset at which sample i starts. The first
+    (zeroed here); ``offsets[i]`` receives the word offset at which sample i starts. Instance
+    maps and tables of length 1 (not one per sample) are scratch: the per-glyph statistics are
+    then skipped. The first
     ``word_offset`` words of ``state`` are skipped (random access inside a job). Returns
     :data:`OK`, or :data:`GLYPH_TOO_LARGE` where the original would have crashed.
     """
@@ -343,11 +345,12 @@ def generate_samples(
     buffer = np.zeros((GLYPH_BUFFER, GLYPH_BUFFER), np.uint8)
     scratch = np.zeros((3, SCRATCH), np.int64)
     n_chars = len(pool)
+    per_sample = len(instance_maps) == len(scenes) and len(tables) == len(scenes)
     for s in range(len(scenes)):
         offsets[s] = state[CONSUMED]
         scene = scenes[s]
-        instances = instance_maps[s]
-        table = tables[s]
+        instances = instance_maps[s if per_sample else 0]
+        table = tables[s if per_sample else 0]
         scene[:] = 0
         masks[s][:] = False
         targets[s][:] = 0
@@ -400,5 +403,6 @@ def generate_samples(
             if ok:
                 break
         _paste_target(buffer, left, top, w, h, r, g, b, targets[s])
-        _visible_stats(instances, table)
+        if per_sample:
+            _visible_stats(instances, table)
     return OK
