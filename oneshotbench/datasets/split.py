@@ -69,7 +69,13 @@ class Split:
 
     def __repr__(self) -> str:
         kind = "private " if self.private else ""
-        return f"Split({self.dataset.label}, {kind}{self.definition.name}, level={self.level})"
+        fingerprint = self.fingerprint
+        known = f", fingerprint {fingerprint[:12]}…" if fingerprint and self.official else ""
+        glyphs = "" if self.official or self.private else ", non-canonical glyphs"
+        return (
+            f"Split({self.dataset.label}, {kind}{self.definition.name}, level={self.level}, "
+            f"{len(self):,} samples{known}{glyphs})"
+        )
 
     @property
     def name(self) -> str:
@@ -210,6 +216,8 @@ class Split:
         generated from its start once (which also yields its offsets): straight into ``out``
         when the request is that prefix, else into a scratch buffer it is then picked from.
         """
+        if not len(indices):
+            return out
         jobs = indices // JOB_LENGTH
         job_ids, starts = np.unique(jobs, return_index=True)
         ends = np.append(starts[1:], len(indices))
