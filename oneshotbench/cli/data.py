@@ -75,12 +75,16 @@ def show_command(
     out: Path = typer.Option(Path("cluttered-omniglot.png"), "--out", help="PNG to write."),
     split: str = typer.Option("test-one-shot", "--split", help="Split to draw from."),
     index: int = typer.Option(
-        0, "--index", help="Sample index; index 0 of a job has the same target at every level."
+        0,
+        "--index",
+        help="Sample index. Each level has its own target for it (the same character only at "
+        "the start of a job, e.g. index 0).",
     ),
     omniglot: Path | None = OmniglotOption,
     version: int = VersionOption,
 ) -> None:
-    """Draw one target, its scenes at every clutter level and their masks (the paper's Fig. 2)."""
+    """Draw sample INDEX at every clutter level: its target, scene and mask (like the paper's
+    Fig. 2)."""
     from oneshotbench.datasets.figure import write_levels_figure
 
     path = write_levels_figure(out, split=split, index=index, omniglot=omniglot, version=version)
