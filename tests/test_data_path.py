@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
+from oneshotbench.cache import cache_root
 from oneshotbench.datasets import ClutteredOmniglot, TrainingStream, load_split
 from oneshotbench.errors import OneshotbenchError
 from oneshotbench.generator.jobs import GeneratedSamples
+from tests.conftest import require_real_omniglot
 
 
 def test_split_is_subscriptable_like_a_list(synthetic) -> None:
@@ -74,3 +81,38 @@ def test_unusable_device_is_a_clear_error(synthetic) -> None:
         TrainingStream(8, 4, device="cuda:7", glyphs=synthetic)
     with pytest.raises(OneshotbenchError, match="unknown torch device"):
         TrainingStream(8, 4, device="gpu0", glyphs=synthetic)
+
+
+_FRESH_PROCESS = """
+import json, sys
+import oneshotbench, oneshotbench.datasets, oneshotbench.generator.jobs
+numba_at_import = "numba" in sys.modules
+from oneshotbench.datasets import load_split
+load_split("test-one-shot", 4, omniglot=sys.argv[1]).get(0)
+from oneshotbench.generator.canonical import generate_samples
+stats = generate_samples.stats
+print(json.dumps({"numba_at_import": numba_at_import, "cache": str(stats.cache_path),
+                  "hits": sum(stats.cache_hits.values()),
+                  "misses": sum(stats.cache_misses.values())}))
+"""
+
+
+def test_a_second_process_loads_the_kernel_from_the_cache_and_compiles_nothing() -> None:
+    """Importing never loads numba; the first process compiles at most once (a cache miss),
+    a second process finds the machine code on disk (hits only: nothing compiled)."""
+    omniglot = require_real_omniglot()
+    runs = [
+        json.loads(
+            subprocess.run(
+                [sys.executable, "-c", _FRESH_PROCESS, str(omniglot)],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        for _ in range(2)
+    ]
+    assert not runs[0]["numba_at_import"] and not runs[1]["numba_at_import"]
+    assert runs[0]["hits"] + runs[0]["misses"] == 1
+    assert runs[1] == {**runs[0], "hits": 1, "misses": 0}
+    assert Path(runs[1]["cache"]).is_relative_to(cache_root() / "numba")

@@ -20,9 +20,8 @@ from oneshotbench.datasets.instances_csv import HEADER, format_instances
 from oneshotbench.datasets.samples import Samples
 from oneshotbench.datasets.split import Split
 from oneshotbench.errors import OneshotbenchError
-from oneshotbench.generator.canonical import TABLE_FIELDS
 from oneshotbench.generator.jobs import GeneratedSamples
-from oneshotbench.generator.spec import SCENE_SIZE, TARGET_SIZE
+from oneshotbench.generator.spec import SCENE_SIZE, TABLE_FIELDS, TARGET_SIZE
 
 CHUNK = 1000  # samples per step when the per-glyph table is written (bounded memory)
 

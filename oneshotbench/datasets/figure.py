@@ -7,7 +7,7 @@ from pathlib import Path
 from oneshotbench.datasets.cluttered_omniglot import get_dataset
 from oneshotbench.datasets.split import load_split
 from oneshotbench.errors import OneshotbenchError
-from oneshotbench.generator.canonical import T_CHAR, T_DRAWER
+from oneshotbench.generator.spec import T_CHAR, T_DRAWER
 from oneshotbench.omniglot import load_omniglot
 
 

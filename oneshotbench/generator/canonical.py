@@ -17,26 +17,35 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
+from oneshotbench.generator.jit import njit
 from oneshotbench.generator.mt19937 import CONSUMED, next_double, randint, skip_words, uniform
 from oneshotbench.generator.spec import (
+    GLYPH_TOO_LARGE,
     MAX_ROTATION,
     MAX_SCALE,
     MAX_SHEAR,
+    OK,
     SCENE_SIZE,
     SOURCE_SIZE,
+    T_B,
+    T_CHAR,
+    T_DRAWER,
+    T_G,
+    T_H,
+    T_R,
+    T_SUM_X,
+    T_SUM_Y,
+    T_VISIBLE,
+    T_W,
+    T_X,
+    T_Y,
     TARGET_SIZE,
+    UNKNOWN_BOUNDS,
 )
 
 GLYPH_BUFFER = 128  # > the largest possible resized glyph (about 95 px)
 SCRATCH = 512  # > the largest warped canvas side (about 290 px)
-
-# Columns of the per-glyph table produced by the kernel.
-T_CHAR, T_DRAWER, T_R, T_G, T_B, T_X, T_Y, T_W, T_H, T_VISIBLE, T_SUM_X, T_SUM_Y = range(12)
-TABLE_FIELDS = 12
-
-OK, GLYPH_TOO_LARGE = 0, 1
 
 _DEG = math.pi / 180.0
 
@@ -65,9 +74,6 @@ def _column_range(origin: int, step: int, low: int, high: int) -> tuple[int, int
         return _ceil_div(origin - upper, -step), (origin - lower) // -step
     inside = lower <= origin <= upper
     return (0, 1 << 30) if inside else (1, 0)
-
-
-UNKNOWN_BOUNDS = -2  # marks a glyph whose stroke box has not been computed yet
 
 
 @njit(cache=True, nogil=True)

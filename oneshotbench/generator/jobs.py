@@ -16,14 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from oneshotbench.generator.canonical import (
+from oneshotbench.generator.spec import (
     GLYPH_TOO_LARGE,
+    SCENE_SIZE,
     TABLE_FIELDS,
+    TARGET_SIZE,
     UNKNOWN_BOUNDS,
-    generate_samples,
+    JobSpec,
 )
-from oneshotbench.generator.mt19937 import seeded_state
-from oneshotbench.generator.spec import SCENE_SIZE, TARGET_SIZE, JobSpec
 
 
 def job_seeds(master_seed: int, n_jobs: int) -> np.ndarray:
@@ -124,6 +124,10 @@ def generate_run(
     ``glyphs`` is the bit-packed glyph array [chars, 20, 105, 14]; ``into`` optionally receives
     the result (a :class:`GeneratedSamples` of length ``count``).
     """
+    # Imported here, not at module level: importing the data API never loads numba.
+    from oneshotbench.generator.canonical import generate_samples
+    from oneshotbench.generator.mt19937 import seeded_state
+
     out = into if into is not None else GeneratedSamples.empty(count, job.level)
     state = seeded_state(job.seed)
     status = generate_samples(
