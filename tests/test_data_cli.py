@@ -43,7 +43,9 @@ def test_list_shows_splits_seeds_and_fingerprints() -> None:
 def test_export_writes_the_authors_layout(tmp_path, omniglot, real_glyphs) -> None:
     out = tmp_path / "export"
     args = ["data", "export", "--level", "4", "--split", "test-one-shot", "--out", str(out)]
-    result = runner.invoke(app, [*args, "--start", "30", "--stop", "40", "--omniglot", omniglot])
+    result = runner.invoke(
+        app, [*args, "--start", "30", "--stop", "40", "--instances", "--omniglot", omniglot]
+    )
     assert result.exit_code == 0, result.output
     images = np.load(out / "images.npy", mmap_mode="r")
     segmentation = np.load(out / "segmentation.npy", mmap_mode="r")
@@ -62,6 +64,15 @@ def test_export_writes_the_authors_layout(tmp_path, omniglot, real_glyphs) -> No
     # a second export replaces the files whole
     result = runner.invoke(app, [*args, "--start", "0", "--stop", "3", "--omniglot", omniglot])
     assert result.exit_code == 0 and np.load(out / "images.npy").shape[0] == 3
+    first = load_split("test-one-shot", 4, glyphs=real_glyphs).get(0, 3)
+    assert np.array_equal(np.load(out / "targets.npy"), first.target)
+    assert np.array_equal(np.load(out / "segmentation.npy")[..., 0], first.mask)
+    # the authors' layout by default: the earlier instance files (other samples) are gone
+    assert sorted(p.name for p in out.iterdir()) == [
+        "images.npy",
+        "segmentation.npy",
+        "targets.npy",
+    ]
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
 
 

@@ -75,12 +75,16 @@ def show_command(
     out: Path = typer.Option(Path("cluttered-omniglot.png"), "--out", help="PNG to write."),
     split: str = typer.Option("test-one-shot", "--split", help="Split to draw from."),
     index: int = typer.Option(
-        0, "--index", help="Sample index; index 0 of a job has the same target at every level."
+        0,
+        "--index",
+        help="Sample index. Each level has its own target for it (the same character only at "
+        "the start of a job, e.g. index 0).",
     ),
     omniglot: Path | None = OmniglotOption,
     version: int = VersionOption,
 ) -> None:
-    """Draw one target, its scenes at every clutter level and their masks (the paper's Fig. 2)."""
+    """Draw sample INDEX at every clutter level: its target, scene and mask (like the paper's
+    Fig. 2)."""
     from oneshotbench.datasets.figure import write_levels_figure
 
     path = write_levels_figure(out, split=split, index=index, omniglot=omniglot, version=version)
@@ -101,15 +105,21 @@ def export_command(
     workers: int | None = typer.Option(
         None, "--workers", help="Generator threads (default: all usable cores)."
     ),
+    instances: bool = typer.Option(
+        False,
+        "--instances",
+        help="Also write instance_map.npy (N×96×96 int16: which glyph owns each pixel) and "
+        "instances.csv (one row per pasted glyph).",
+    ),
     omniglot: Path | None = OmniglotOption,
     dataset: str = DatasetOption,
     version: int = VersionOption,
 ) -> None:
-    """Write samples START..STOP-1 in the authors' .npy layout, plus instance maps and a CSV.
+    """Write samples START..STOP-1 in the authors' .npy layout (instance data on request).
 
     images.npy N×96×96×3, segmentation.npy N×96×96×1 (0/1), targets.npy N×32×32×3 (uint8, loadable
-    with mmap_mode="r"), instance_map.npy N×96×96 int16 and instances.csv. Existing files in OUT
-    are replaced atomically.
+    with mmap_mode="r"); with --instances also instance_map.npy and instances.csv (without it,
+    those of an earlier export in OUT are removed). Existing files are replaced atomically.
     """
     from oneshotbench.datasets import load_split
     from oneshotbench.datasets.export import export_split
@@ -119,7 +129,13 @@ def export_command(
     with progress_bar(console) as progress:
         task = progress.add_task(f"{split} L={level}", total=max(0, last - start))
         written = export_split(
-            data, out, start, last, workers=workers, on_done=lambda n: progress.advance(task, n)
+            data,
+            out,
+            start,
+            last,
+            instances=instances,
+            workers=workers,
+            on_done=lambda n: progress.advance(task, n),
         )
     console.print(f"wrote {last - start:,} samples to {out}: " + ", ".join(p.name for p in written))
 

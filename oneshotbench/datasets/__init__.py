@@ -32,10 +32,6 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    if name == "TrainingStream":
-        from oneshotbench.generator.stream import TrainingStream
-
-        return TrainingStream
     if name in _TORCH_EXPORTS:
         from oneshotbench.datasets import torch_data
 

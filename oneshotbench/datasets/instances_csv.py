@@ -9,9 +9,9 @@ milliseconds (the tests compare the two byte for byte).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from oneshotbench.datasets.samples import INSTANCE_COLUMNS, Samples
+from oneshotbench.generator.jit import njit
 
 HEADER = ",".join(INSTANCE_COLUMNS) + "\n"
 _ALPHABET_COLUMN = INSTANCE_COLUMNS.index("alphabet")  # the one text column

@@ -11,7 +11,7 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-from oneshotbench.generator.canonical import (
+from oneshotbench.generator.spec import (
     T_B,
     T_CHAR,
     T_DRAWER,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import operator
 import threading
 from collections.abc import Callable, Iterator, Sequence
 
@@ -68,7 +69,13 @@ class Split:
 
     def __repr__(self) -> str:
         kind = "private " if self.private else ""
-        return f"Split({self.dataset.label}, {kind}{self.definition.name}, level={self.level})"
+        fingerprint = self.fingerprint
+        known = f", fingerprint {fingerprint[:12]}…" if fingerprint and self.official else ""
+        glyphs = "" if self.official or self.private else ", non-canonical glyphs"
+        return (
+            f"Split({self.dataset.label}, {kind}{self.definition.name}, level={self.level}, "
+            f"{len(self):,} samples{known}{glyphs})"
+        )
 
     @property
     def name(self) -> str:
@@ -128,11 +135,12 @@ class Split:
             indices = np.asarray(start, dtype=np.int64).reshape(-1)
             if indices.size:
                 self.check_range(int(indices.min()), int(indices.max()) + 1)
-        unique, inverse = np.unique(indices, return_inverse=True)
-        raw = self._generate(unique, workers=workers, on_done=on_done)
-        if len(unique) != len(indices) or not np.array_equal(unique, indices):
-            raw = raw.view(0, len(raw))
-            raw = GeneratedSamples(*(getattr(raw, f)[inverse] for f in raw.__dataclass_fields__))
+        if np.all(np.diff(indices) > 0):  # sorted and unique: generated in place
+            raw = self._generate(indices, self._buffers(len(indices)), workers, on_done)
+        else:
+            unique, inverse = np.unique(indices, return_inverse=True)
+            raw = self._generate(unique, self._buffers(len(unique)), workers, on_done)
+            raw = raw.take(inverse)
         return Samples(
             index=indices,
             scene=raw.scene,
@@ -144,6 +152,20 @@ class Split:
             char_alphabet=self.glyphs.char_alphabet,
         )
 
+    def __getitem__(self, key: int | slice) -> Samples:
+        """``split[i]`` (negative i counts from the end) or ``split[a:b:step]``, like a list."""
+        if isinstance(key, slice):
+            return self.get(np.arange(len(self))[key])
+        try:
+            index = operator.index(key)
+        except TypeError:
+            raise TypeError(
+                f"Split indices must be integers or slices, not {type(key).__name__}"
+            ) from None
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"sample index {index} is out of range for a split of {len(self)}")
+        return self.get(index % len(self))
+
     def raw(
         self,
         start: int,
@@ -151,10 +173,17 @@ class Split:
         *,
         workers: int | None = None,
         on_done: Callable[[int], None] | None = None,
+        into: GeneratedSamples | None = None,
+        instances: bool = True,
     ) -> GeneratedSamples:
-        """Kernel output for ``start..stop-1``, including each sample's word offset."""
+        """Kernel output for ``start..stop-1``, including each sample's word offset.
+
+        ``into`` receives the samples (preallocated arrays or memory-mapped files of length
+        ``stop - start``); ``instances=False`` skips the instance maps and per-glyph tables.
+        """
         self.check_range(start, stop)
-        return self._generate(np.arange(start, stop), workers=workers, on_done=on_done)
+        out = into if into is not None else self._buffers(stop - start, instances=instances)
+        return self._generate(np.arange(start, stop), out, workers, on_done)
 
     def iter_chunks(
         self, start: int, stop: int, chunk: int = 1000, *, workers: int | None = None
@@ -171,61 +200,82 @@ class Split:
                 f"{self.level} (valid indices: 0..{len(self) - 1})"
             )
 
-    def _generate(self, indices: np.ndarray, *, workers, on_done) -> GeneratedSamples:
-        """Generate sorted unique indices, in parallel runs of consecutive samples.
+    def _buffers(self, count: int, *, instances: bool = True) -> GeneratedSamples:
+        return GeneratedSamples.empty(count, self.level, instances=instances)
 
-        Jobs whose word offsets are unknown are generated from their start once (which also
-        yields their offsets); the rest are cut into runs that start at known offsets.
+    def _generate(
+        self,
+        indices: np.ndarray,
+        out: GeneratedSamples,
+        workers: int | None,
+        on_done: Callable[[int], None] | None,
+    ) -> GeneratedSamples:
+        """Generate sorted unique ``indices`` into ``out``, in parallel runs of consecutive samples.
+
+        Runs write into their own slices of ``out``. A job whose word offsets are unknown is
+        generated from its start once (which also yields its offsets): straight into ``out``
+        when the request is that prefix, else into a scratch buffer it is then picked from.
         """
+        if not len(indices):
+            return out
         jobs = indices // JOB_LENGTH
-        wanted = {int(job): indices[jobs == job] - job * JOB_LENGTH for job in np.unique(jobs)}
-        with self._lock:
-            missing = [
-                job for job, within in wanted.items()
-                if len(self._offsets.get(job, ())) <= within.max()
-            ]  # fmt: skip
-        parts: dict[int, GeneratedSamples] = {}
-        if missing:
-            needed = [int(wanted[job].max()) + 1 for job in missing]
-            starts = np.concatenate([[0], np.cumsum(needed)[:-1]])
-            prefix = generate_runs(
-                self.glyphs.packed,
-                [
-                    Run(self.job_spec(j), 0, n, int(d))
-                    for j, n, d in zip(missing, needed, starts, strict=True)
-                ],
-                int(sum(needed)),
-                self.level,
-                workers=workers,
-                on_done=on_done,
-            )
-            for job, n, first in zip(missing, needed, starts, strict=True):
-                part = prefix.view(int(first), int(first) + n)
-                with self._lock:
-                    if len(self._offsets.get(job, ())) < n:
-                        self._offsets[job] = part.offset.copy()
-                parts[job] = part.take(wanted[job])
+        job_ids, starts = np.unique(jobs, return_index=True)
+        ends = np.append(starts[1:], len(indices))
         runs: list[Run] = []
-        dest = 0
-        for job, within in wanted.items():
-            if job in parts:
+        prefixes: list[tuple[int, int, int]] = []  # (job, first position in out, count)
+        scattered: list[tuple[int, np.ndarray, int]] = []  # (job, within, first position)
+        for job, lo, hi in zip(job_ids.tolist(), starts.tolist(), ends.tolist(), strict=True):
+            within = indices[lo:hi] - job * JOB_LENGTH
+            with self._lock:
+                offsets = self._offsets.get(job)
+            if offsets is None or len(offsets) <= within[-1]:
+                if within[0] == 0 and within[-1] == hi - lo - 1:
+                    runs.append(Run(self.job_spec(job), 0, hi - lo, lo))
+                    prefixes.append((job, lo, hi - lo))
+                else:
+                    scattered.append((job, within, lo))
                 continue
-            offsets = self._offsets[job]
-            for segment in np.split(within, np.flatnonzero(np.diff(within) != 1) + 1):
+            cuts = np.flatnonzero(np.diff(within) != 1) + 1
+            for segment_start, segment in zip(
+                np.append(0, cuts), np.split(within, cuts), strict=True
+            ):
                 for first in range(0, len(segment), CHUNK):
                     piece = segment[first : first + CHUNK]
+                    dest = lo + int(segment_start) + first
                     runs.append(Run(self.job_spec(job), int(offsets[piece[0]]), len(piece), dest))
-                    dest += len(piece)
+        if scattered:
+            self._generate_scattered(scattered, out, workers, on_done)
         if runs:
-            generated = generate_runs(
-                self.glyphs.packed, runs, dest, self.level, workers=workers, on_done=on_done
-            )
-            position = 0
-            for job, within in wanted.items():
-                if job not in parts:
-                    parts[job] = generated.view(position, position + len(within))
-                    position += len(within)
-        return GeneratedSamples.concatenate([parts[job] for job in sorted(parts)])
+            generate_runs(
+                self.glyphs.packed, runs, len(out), self.level,
+                workers=workers, on_done=on_done, into=out,
+            )  # fmt: skip
+        for job, lo, count in prefixes:
+            self._remember(job, out.offset[lo : lo + count])
+        return out
+
+    def _generate_scattered(self, scattered, out, workers, on_done) -> None:
+        """Jobs with unknown offsets and a request that is not a prefix: generate the prefixes,
+        remember their offsets, copy the wanted samples into ``out``."""
+        needed = [int(within[-1]) + 1 for _, within, _ in scattered]
+        firsts = np.concatenate([[0], np.cumsum(needed)[:-1]]).tolist()
+        runs = [
+            Run(self.job_spec(job), 0, n, first)
+            for (job, _, _), n, first in zip(scattered, needed, firsts, strict=True)
+        ]
+        scratch = GeneratedSamples.empty(sum(needed), self.level, instances=out.has_instances)
+        generate_runs(
+            self.glyphs.packed, runs, len(scratch), self.level,
+            workers=workers, on_done=on_done, into=scratch,
+        )  # fmt: skip
+        for (job, within, lo), n, first in zip(scattered, needed, firsts, strict=True):
+            self._remember(job, scratch.offset[first : first + n])
+            out.view(lo, lo + len(within)).assign(scratch.take(first + within))
+
+    def _remember(self, job: int, offsets: np.ndarray) -> None:
+        with self._lock:
+            if len(self._offsets.get(job, ())) < len(offsets):
+                self._offsets[job] = offsets.copy()
 
 
 def load_split(

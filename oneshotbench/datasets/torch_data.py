@@ -7,14 +7,55 @@ instead of receiving 48 MB through pickling.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from oneshotbench.datasets.split import Split, load_split
-from oneshotbench.generator.stream import TrainingStream
+from oneshotbench.errors import OneshotbenchError
+from oneshotbench.generator import stream
+
+Item = dict[str, torch.Tensor]
+Transform = Callable[[Item], Item]
+
+
+def usable_device(device: str | torch.device) -> torch.device:
+    """``device`` as a torch device, or a clear error if this machine cannot use it."""
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise OneshotbenchError(f"unknown torch device {device!r}: {err}") from None
+    if chosen.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "no CUDA device is visible" if torch.version.cuda else "no CUDA support"
+            raise OneshotbenchError(
+                f"device {str(device)!r} is not available: this torch build has {why}; "
+                "use device='cpu'"
+            )
+        count = torch.cuda.device_count()
+        if chosen.index is not None and chosen.index >= count:
+            raise OneshotbenchError(
+                f"device {str(device)!r} does not exist: {count} CUDA device(s) visible"
+            )
+    elif chosen.type == "mps" and not torch.backends.mps.is_available():
+        raise OneshotbenchError("device 'mps' is not available on this machine; use device='cpu'")
+    return chosen
+
+
+class TrainingStream(stream.TrainingStream):
+    """The training stream (:class:`oneshotbench.generator.stream.TrainingStream`) with its
+    device checked up front and a readable repr."""
+
+    def __init__(self, level: int, batch_size: int = 250, seed: int = 0, device="cpu", *a, **kw):
+        super().__init__(level, batch_size, seed, usable_device(device), *a, **kw)
+
+    def __repr__(self) -> str:
+        return (
+            f"TrainingStream(level={self.level}, batch_size={self.batch_size}, seed={self.seed}, "
+            f"split={self.split!r}, device={str(self.device)!r}, backend={self.backend!r})"
+        )
 
 
 class ClutteredOmniglot(Dataset):
@@ -22,7 +63,9 @@ class ClutteredOmniglot(Dataset):
 
     Items are dicts of tensors: ``scene`` uint8 [3,96,96], ``target`` uint8 [3,32,32], ``mask``
     bool [96,96], ``instance_map`` int16 [96,96], ``target_com`` int64 [2] and ``index``.
-    ``__getitems__`` generates a whole batch in one call when the DataLoader asks for one.
+    ``transform`` (torchvision style) is applied to each item dict and returns the item to use,
+    e.g. ``lambda item: {**item, "scene": item["scene"].float() / 255}``. ``__getitems__``
+    generates a whole batch in one call when the DataLoader asks for one.
     """
 
     def __init__(
@@ -34,8 +77,10 @@ class ClutteredOmniglot(Dataset):
         version: int = 1,
         master_seed: int | None = None,
         glyphs=None,
+        transform: Transform | None = None,
     ) -> None:
         self.split_name, self.level, self.version = split, level, version
+        self.transform = transform
         self.omniglot, self.master_seed = omniglot, master_seed
         self._glyphs = glyphs
         self._split: Split | None = None
@@ -60,17 +105,25 @@ class ClutteredOmniglot(Dataset):
     def __len__(self) -> int:
         return self._length
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+    def __repr__(self) -> str:
+        private = ", private" if self.master_seed is not None else ""
+        transform = f", transform={self.transform!r}" if self.transform is not None else ""
+        return (
+            f"ClutteredOmniglot(split={self.split_name!r}, level={self.level}, "
+            f"version={self.version}, samples={self._length}{private}{transform})"
+        )
+
+    def __getitem__(self, index: int) -> Item:
         return self.__getitems__([index])[0]
 
-    def __getitems__(self, indices: Sequence[int]) -> list[dict[str, torch.Tensor]]:
+    def __getitems__(self, indices: Sequence[int]) -> list[Item]:
         samples = self._open().get(list(indices), workers=1)
         scene = torch.from_numpy(samples.scene).permute(0, 3, 1, 2)
         target = torch.from_numpy(samples.target).permute(0, 3, 1, 2)
         mask = torch.from_numpy(samples.mask)
         instance_map = torch.from_numpy(samples.instance_map)
         com = torch.from_numpy(samples.target_com)
-        return [
+        items = [
             {
                 "index": int(samples.index[i]),
                 "scene": scene[i],
@@ -81,6 +134,7 @@ class ClutteredOmniglot(Dataset):
             }
             for i in range(len(samples))
         ]
+        return items if self.transform is None else [self.transform(item) for item in items]
 
 
 class TrainingStreamDataset(IterableDataset):
@@ -88,7 +142,7 @@ class TrainingStreamDataset(IterableDataset):
 
     With k workers, worker w yields steps w, w+k, w+2k, ...: each step exactly once, and the
     same bytes whatever the number of workers. Batches are generated on the CPU kernel backend
-    in the workers.
+    in the workers. ``transform`` is applied to each batch dict.
     """
 
     def __init__(
@@ -102,15 +156,23 @@ class TrainingStreamDataset(IterableDataset):
         omniglot=None,
         split: str = "train",
         glyphs=None,
+        transform: Transform | None = None,
     ) -> None:
         self.level, self.batch_size, self.seed = level, batch_size, seed
+        self.transform = transform
         self.start, self.stop = start, stop
         self.omniglot, self.split, self.glyphs = omniglot, split, glyphs
 
-    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+    def __repr__(self) -> str:
+        return (
+            f"TrainingStreamDataset(level={self.level}, batch_size={self.batch_size}, "
+            f"seed={self.seed}, split={self.split!r}, steps={self.start}..{self.stop})"
+        )
+
+    def __iter__(self) -> Iterator[Item]:
         info = get_worker_info()
         worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
-        stream = TrainingStream(
+        source = TrainingStream(
             self.level,
             self.batch_size,
             self.seed,
@@ -122,5 +184,6 @@ class TrainingStreamDataset(IterableDataset):
         )
         step = self.start + worker
         while self.stop is None or step < self.stop:
-            yield {"step": torch.tensor(step), **stream.batch(step)}
+            batch = {"step": torch.tensor(step), **source.batch(step)}
+            yield batch if self.transform is None else self.transform(batch)
             step += workers

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from oneshotbench.generator.canonical import (
+from oneshotbench.generator.spec import (
     GLYPH_TOO_LARGE,
+    SCENE_SIZE,
     TABLE_FIELDS,
+    TARGET_SIZE,
     UNKNOWN_BOUNDS,
-    generate_samples,
+    JobSpec,
 )
-from oneshotbench.generator.mt19937 import seeded_state
-from oneshotbench.generator.spec import SCENE_SIZE, TARGET_SIZE, JobSpec
 
 
 def job_seeds(master_seed: int, n_jobs: int) -> np.ndarray:
@@ -69,33 +69,51 @@ class GeneratedSamples:
         return len(self.scene)
 
     @classmethod
-    def empty(cls, count: int, level: int) -> GeneratedSamples:
+    def empty(cls, count: int, level: int, *, instances: bool = True) -> GeneratedSamples:
+        """Uninitialised buffers for ``count`` samples (the kernel writes every byte).
+
+        ``instances=False`` gives one-sample scratch rows for the instance map and the table:
+        the kernel then skips the per-glyph statistics (an export without them).
+        """
+        rows = count if instances else 1
         return cls(
-            scene=np.zeros((count, SCENE_SIZE, SCENE_SIZE, 3), np.uint8),
-            mask=np.zeros((count, SCENE_SIZE, SCENE_SIZE), bool),
-            target=np.zeros((count, TARGET_SIZE, TARGET_SIZE, 3), np.uint8),
-            instance_map=np.zeros((count, SCENE_SIZE, SCENE_SIZE), np.int16),
-            table=np.zeros((count, level, TABLE_FIELDS), np.int32),
-            offset=np.zeros(count, np.int64),
+            scene=np.empty((count, SCENE_SIZE, SCENE_SIZE, 3), np.uint8),
+            mask=np.empty((count, SCENE_SIZE, SCENE_SIZE), bool),
+            target=np.empty((count, TARGET_SIZE, TARGET_SIZE, 3), np.uint8),
+            instance_map=np.empty((rows, SCENE_SIZE, SCENE_SIZE), np.int16),
+            table=np.empty((rows, level, TABLE_FIELDS), np.int32),
+            offset=np.empty(count, np.int64),
         )
 
+    @property
+    def has_instances(self) -> bool:
+        """Whether the instance maps and tables are per sample (not one scratch row)."""
+        return len(self.instance_map) == len(self.scene)
+
     def _map(self, fn) -> GeneratedSamples:
+        scratch = not self.has_instances
         return GeneratedSamples(
-            *(fn(getattr(self, f)) for f in GeneratedSamples.__dataclass_fields__)
+            *(
+                getattr(self, f) if scratch and f in _INSTANCE_FIELDS else fn(getattr(self, f))
+                for f in GeneratedSamples.__dataclass_fields__
+            )
         )
 
     def view(self, start: int, stop: int) -> GeneratedSamples:
+        """Samples ``start..stop-1`` as views: writing into them writes into ``self``."""
         return self._map(lambda array: array[start:stop])
 
     def take(self, positions: np.ndarray) -> GeneratedSamples:
         return self._map(lambda array: array[positions])
 
-    @staticmethod
-    def concatenate(parts: list[GeneratedSamples]) -> GeneratedSamples:
-        if len(parts) == 1:
-            return parts[0]
-        fields = GeneratedSamples.__dataclass_fields__
-        return GeneratedSamples(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
+    def assign(self, other: GeneratedSamples) -> None:
+        """Copy ``other``'s samples into these buffers (per-sample fields only)."""
+        for name in GeneratedSamples.__dataclass_fields__:
+            if self.has_instances or name not in _INSTANCE_FIELDS:
+                getattr(self, name)[...] = getattr(other, name)
+
+
+_INSTANCE_FIELDS = ("instance_map", "table")
 
 
 def generate_run(
@@ -106,6 +124,10 @@ def generate_run(
     ``glyphs`` is the bit-packed glyph array [chars, 20, 105, 14]; ``into`` optionally receives
     the result (a :class:`GeneratedSamples` of length ``count``).
     """
+    # Imported here, not at module level: importing the data API never loads numba.
+    from oneshotbench.generator.canonical import generate_samples
+    from oneshotbench.generator.mt19937 import seeded_state
+
     out = into if into is not None else GeneratedSamples.empty(count, job.level)
     state = seeded_state(job.seed)
     status = generate_samples(
@@ -153,18 +175,24 @@ def generate_runs(
     *,
     workers: int | None = None,
     on_done: Callable[[int], None] | None = None,
+    into: GeneratedSamples | None = None,
 ) -> GeneratedSamples:
     """Generate independent runs in parallel threads (the kernel releases the GIL).
 
-    Every run starts from its own seeded state, so the bytes never depend on how the work was
-    cut or on the number of workers.
+    Each run writes its samples straight into its own slice ``[dest, dest + count)`` of the
+    output (``into`` when given: preallocated arrays or memory-mapped files), so there is no
+    concatenation and no second pass. Every run starts from its own seeded state, so the bytes
+    never depend on how the work was cut or on the number of workers.
     """
-    out = GeneratedSamples.empty(total, level)
+    out = into if into is not None else GeneratedSamples.empty(total, level)
     runs = list(runs)
 
     def work(run: Run) -> int:
-        into = out.view(run.dest, run.dest + run.count)
-        generate_run(glyphs, run.job, run.count, word_offset=run.word_offset, into=into)
+        part = out.view(run.dest, run.dest + run.count)
+        if not out.has_instances:  # a scratch row per thread
+            part.instance_map = np.empty_like(out.instance_map)
+            part.table = np.empty_like(out.table)
+        generate_run(glyphs, run.job, run.count, word_offset=run.word_offset, into=part)
         return run.count
 
     n_workers = min(workers or default_workers(), max(1, len(runs)))

@@ -12,7 +12,8 @@ random access into a job possible). Every function reproduces numpy's legacy alg
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from oneshotbench.generator.jit import njit
 
 KEY_WORDS = 624
 POS = 624

@@ -14,6 +14,13 @@ MAX_SHEAR = 10.0
 MAX_SCALE = 2.0
 JOB_LENGTH = 2000
 
+# Columns of the per-glyph table produced by the kernel.
+T_CHAR, T_DRAWER, T_R, T_G, T_B, T_X, T_Y, T_W, T_H, T_VISIBLE, T_SUM_X, T_SUM_Y = range(12)
+TABLE_FIELDS = 12
+
+OK, GLYPH_TOO_LARGE = 0, 1  # the kernel's status
+UNKNOWN_BOUNDS = -2  # marks a glyph whose stroke box has not been computed yet
+
 
 @dataclass(frozen=True)
 class JobSpec:
