@@ -199,8 +199,8 @@ def proposals_objective(model: MaskNet, batch: Batch, gen: torch.Generator) -> S
 def discriminator_objective(model: MaskNet, batch: Batch, gen: torch.Generator) -> StepResult:
     with torch.no_grad():
         fg = foreground_cells(batch.target_com)
-        pick = int(torch.randint(4, (1,), generator=gen, device=fg.device))
-        cells = torch.cat([fg[:, pick : pick + 1], background_cells(fg, 3, gen)], dim=1)
+        pick = torch.randint(4, (1, 1), generator=gen, device=fg.device)  # stays on the device
+        cells = torch.cat([fg.gather(1, pick.expand(len(fg), 1)), background_cells(fg, 3, gen)], 1)
         logits, target_vectors = model.decode(batch.target, batch.scene, cells)
         foreground = torch.softmax(logits.float(), dim=2)[:, :, 1]
     scores = model.score(foreground, target_vectors)
