@@ -21,7 +21,7 @@ from reference_models import create_model
 from reference_models.layers import layer_norm
 from reference_models.masknet import NUM_PROPOSALS
 from reference_models.normalization import InputStats
-from reference_models.training import Objective, batch_from_stream
+from reference_models.objectives import Objective, batch_from_stream
 
 STATS = InputStats(mean=25.0, std=55.0)
 BATCH = 8

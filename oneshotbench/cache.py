@@ -12,15 +12,17 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import platformdirs
-
 CACHE_ENV = "ONESHOTBENCH_CACHE"
 
 
 def cache_root() -> Path:
     """The directory under which all caches live (created on demand by writers)."""
     env = os.environ.get(CACHE_ENV)
-    return Path(env).expanduser() if env else Path(platformdirs.user_cache_dir("oneshotbench"))
+    if env:
+        return Path(env).expanduser()
+    import platformdirs  # only without $ONESHOTBENCH_CACHE (GPU windows set it; no wheel there)
+
+    return Path(platformdirs.user_cache_dir("oneshotbench"))
 
 
 @contextlib.contextmanager

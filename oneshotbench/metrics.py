@@ -34,8 +34,8 @@ def binarize(probs: Tensor, threshold: float = PAPER_THRESHOLD) -> Tensor:
     """
     if probs.dtype == torch.bool:
         return probs
-    limit = torch.tensor(threshold, dtype=torch.float32, device=probs.device)
-    return probs.to(torch.float32) > limit
+    # A Python scalar is cast to the tensor's float32 (no device tensor, so no copy per call).
+    return probs.to(torch.float32) > threshold
 
 
 def _moments(mask: Tensor) -> Tensor:
@@ -60,9 +60,8 @@ def _com_from_moments(moments: Tensor) -> Tensor:
     the (-1, -1) sentinel comes from.
     """
     moments32 = moments.to(torch.float32)
-    nudge = torch.tensor(_COM_NUDGE, dtype=torch.float32, device=moments.device)
-    count = moments32[:, :1] - nudge
-    return torch.floor((moments32[:, 1:] + nudge) / count).to(torch.int64)
+    count = moments32[:, :1] - _COM_NUDGE  # the scalar is rounded to float32 like the tensor
+    return torch.floor((moments32[:, 1:] + _COM_NUDGE) / count).to(torch.int64)
 
 
 def _check_masks(*masks: Tensor) -> None:

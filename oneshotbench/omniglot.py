@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-import pooch
 from PIL import Image, ImageDraw
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -674,6 +673,10 @@ def fetch_release(*, download: bool = True, progress: bool = False) -> Path:
     missing = [name for name in SETS if not (folder / f"{name}.zip").is_file()]
     if missing and not download:
         raise DataError(_absent_message(folder, "downloading is disabled"))
+    if not missing:
+        return folder
+    import pooch  # only downloads need it (a GPU machine with the zips at hand has no pooch)
+
     logger = pooch.get_logger()
     level = logger.level
     logger.setLevel("WARNING")  # pooch logs every download at INFO

@@ -113,6 +113,29 @@ def save_checkpoint(
     atomic_write_bytes(sidecar_path(path), json.dumps(sidecar, indent=2).encode())
 
 
+def export_checkpoint(
+    source: str | Path, dest: str | Path, dtype: torch.dtype = torch.float16
+) -> Path:
+    """Copy checkpoint ``source`` to ``dest`` with float weights stored as ``dtype``, no optimiser.
+
+    For files that must travel under a size limit (MaskNet's fp32 weights are 16.06 MiB, fp16
+    8.03): loading casts them back to the model's float32 parameters. Both files are written
+    atomically, the weights first, so a reader never sees a sidecar without its weights.
+    """
+    source, dest = Path(source), Path(dest)
+    data = _read_sidecar(source)
+    state = _read_verified(source, str(data.get("weights_sha256")), "weights")
+    weights = st_save(
+        {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in state.items()}
+    )
+    atomic_write_bytes(dest, weights)
+    data.pop("optimizer", None)
+    data["weights_sha256"] = _digest(weights)
+    data["weights_dtype"] = str(dtype).removeprefix("torch.")
+    atomic_write_bytes(sidecar_path(dest), json.dumps(data, indent=2).encode())
+    return dest
+
+
 def _read_sidecar(path: Path) -> dict:
     side = sidecar_path(path)
     try:

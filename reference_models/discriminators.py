@@ -43,8 +43,11 @@ class SiameseScorer(nn.Module):
     def forward(self, crops: Tensor, target_vectors: Tensor) -> Tensor:
         """crops: standardised [N, 3, 32, 32]; target_vectors [N, 16F] -> scores in (0, 1) [N]."""
         embedding = self.encoder(crops)[-1].flatten(1)
-        distance = (embedding - target_vectors).abs()
-        return torch.sigmoid(self.weighted_sum(distance.float())).squeeze(1)
+        distance = (embedding - target_vectors).abs().float()
+        # fp32 with autocast off: a bf16 head rounds sigmoid(logit > ~6.2) to exactly 1.0, where
+        # the BCE gradient vanishes.
+        with torch.autocast(distance.device.type, enabled=False):
+            return torch.sigmoid(self.weighted_sum(distance)).squeeze(1)
 
 
 class DiscriminatorOracle(nn.Module):

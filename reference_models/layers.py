@@ -98,6 +98,9 @@ class ConvLN(nn.Module):
         variance_scaling_(self.weight)
 
     def _conv(self, x: Tensor, weight: Tensor) -> Tensor:
+        left, right = self.padding[:2]
+        if left == right:  # odd kernels (and dilated 2x2): the conv's own padding, no copy
+            return F.conv2d(x, weight, padding=left, dilation=self.dilation)
         return F.conv2d(F.pad(x, self.padding), weight, dilation=self.dilation)
 
     def forward(self, x: Tensor, skip: Tensor | None = None) -> Tensor:
@@ -208,7 +211,9 @@ def paper_bce(prob: Tensor, label: Tensor, weight: Tensor | None = None) -> Tens
     mean, where ``weight`` drops pairs that could not be formed).
     """
     eps = 1e-4
-    loss = -(label * torch.log(prob + eps) + (1 - label) * torch.log(1 - prob + eps))
-    if weight is None:
-        return loss.mean()
-    return (loss * weight).sum() / weight.sum().clamp(min=1)
+    with torch.autocast(prob.device.type, enabled=False):  # always fp32 (bf16 saturates)
+        prob, label = prob.float(), label.float()
+        loss = -(label * torch.log(prob + eps) + (1 - label) * torch.log(1 - prob + eps))
+        if weight is None:
+            return loss.mean()
+        return (loss * weight.float()).sum() / weight.float().sum().clamp(min=1)

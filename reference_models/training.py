@@ -34,27 +34,31 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 
 from oneshotbench.errors import OneshotbenchError
-from oneshotbench.metrics import binarize, iou
 from reference_models import count_parameters, create_model, model_entry
 from reference_models.checkpoint import (
     CheckpointInfo,
     load_checkpoint,
     load_optimizer,
-    load_state,
     read_info,
     save_checkpoint,
+    sidecar_path,
 )
-from reference_models.layers import instance_centers, l2_penalty, paper_bce
-from reference_models.masknet import GRID, NUM_PROPOSALS, MaskNet
 from reference_models.normalization import STATS_SCENES, InputStats, compute_input_stats
+from reference_models.objectives import (
+    Batch,
+    Objective,
+    Stream,
+    StreamFactory,
+    batch_from_stream,
+    freeze_for_stage,
+    init_stage,
+)
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 
@@ -76,10 +80,18 @@ class Schedule:
     def total_steps(self) -> int:
         return self.epochs * self.steps_per_epoch
 
-    def lr_at(self, step: int, total_steps: int, base_lr: float) -> float:
-        """Learning rate of 0-based ``step`` of a run of ``total_steps`` (milestones scale)."""
+    def lr_at(
+        self, step: int, total_steps: int, base_lr: float, warmup: tuple[int, int] = (0, 0)
+    ) -> float:
+        """Learning rate of 0-based ``step`` of a run of ``total_steps`` (milestones scale).
+
+        ``warmup = (first, n)`` ramps it linearly over the n steps from ``first`` (a warm start
+        from weights without optimiser state: Adam's moments start at zero).
+        """
         halvings = sum(step >= round(m * total_steps / self.epochs) for m in self.halve_at)
-        return base_lr / 2**halvings
+        first, n = warmup
+        ramp = min(1.0, (step - first + 1) / n) if n > 0 else 1.0
+        return base_lr / 2**halvings * ramp
 
 
 SCHEDULES: dict[str, Schedule] = {
@@ -88,196 +100,6 @@ SCHEDULES: dict[str, Schedule] = {
     "discriminator": Schedule(2.5e-4, 250, 5, 8_000, (2, 3, 4)),
     "oracle": Schedule(5e-4, 250, 20, 8_000, (10, 15, 17)),
 }
-
-
-# --------------------------------------------------------------------------- data
-
-
-@dataclass
-class Batch:
-    """One training or validation batch on the training device (images in [0, 1])."""
-
-    target: Tensor  # float32 [B, 3, 32, 32]
-    scene: Tensor  # float32 [B, 3, 96, 96]
-    mask: Tensor  # bool [B, 96, 96]
-    instance_map: Tensor  # int64 [B, 96, 96]
-    target_com: Tensor  # int64 [B, 2] (x, y), (-1, -1) for an empty mask
-    num_glyphs: int  # the clutter level L
-
-    def __len__(self) -> int:
-        return len(self.scene)
-
-
-def batch_from_stream(data: dict[str, Tensor]) -> Batch:
-    """A TrainingStream batch (uint8 NCHW images) -> :class:`Batch`."""
-    return Batch(
-        target=data["target"].float() / 255.0,
-        scene=data["scene"].float() / 255.0,
-        mask=data["mask"].bool(),
-        instance_map=data["instance_map"].long(),
-        target_com=data["target_com"].long(),
-        num_glyphs=int(data["centers"].shape[1]),
-    )
-
-
-def batch_from_samples(samples: Any, level: int, device: torch.device | str) -> Batch:
-    """Dataset ``Samples`` (uint8 NHWC numpy arrays) -> :class:`Batch` on ``device``."""
-
-    def images(arr: np.ndarray) -> Tensor:
-        return torch.from_numpy(np.ascontiguousarray(arr)).to(device).permute(0, 3, 1, 2) / 255.0
-
-    return Batch(
-        target=images(samples.target),
-        scene=images(samples.scene),
-        mask=torch.from_numpy(samples.mask).to(device),
-        instance_map=torch.from_numpy(samples.instance_map.astype(np.int64)).to(device),
-        target_com=torch.from_numpy(samples.target_com).to(device),
-        num_glyphs=level,
-    )
-
-
-class Stream(Protocol):
-    """The part of ``oneshotbench.datasets.TrainingStream`` the loop uses."""
-
-    def batch(self, step: int) -> dict[str, Tensor]: ...
-
-
-StreamFactory = Callable[[int, int], Stream]
-"""(seed, batch_size) -> stream."""
-
-
-# --------------------------------------------------------------------------- stage objectives
-
-
-def foreground_cells(target_com: Tensor) -> Tensor:
-    """The 4 grid cells around the target's centre of mass / 8 (floor/ceil in x and y) [B, 4]."""
-    scaled = target_com.to(torch.float32) / (96 / GRID)
-    lo = torch.floor(scaled).long().clamp(0, GRID - 1)
-    hi = torch.ceil(scaled).long().clamp(0, GRID - 1)
-    xs = torch.stack([lo[:, 0], hi[:, 0], lo[:, 0], hi[:, 0]], dim=1)
-    ys = torch.stack([lo[:, 1], lo[:, 1], hi[:, 1], hi[:, 1]], dim=1)
-    return xs + GRID * ys
-
-
-def background_cells(foreground: Tensor, count: int, generator: torch.Generator) -> Tensor:
-    """``count`` distinct random cells per sample, none of them a foreground cell [B, count]."""
-    keys = torch.rand(len(foreground), NUM_PROPOSALS, generator=generator, device=foreground.device)
-    keys.scatter_(1, foreground, 2.0)
-    return keys.topk(count, dim=1, largest=False).indices
-
-
-Metrics = dict[str, Tensor]
-StepResult = tuple[Tensor, Metrics]
-
-
-def segmentation_objective(model: nn.Module, batch: Batch, gen: torch.Generator) -> StepResult:
-    logits = model(batch.target, batch.scene).float()
-    loss = F.cross_entropy(logits, batch.mask.long()) + l2_penalty(model)
-    pred = binarize(torch.softmax(logits.detach(), dim=1)[:, 1])
-    return loss, {"iou": iou(pred, batch.mask).mean()}
-
-
-def proposals_objective(model: MaskNet, batch: Batch, gen: torch.Generator) -> StepResult:
-    fg = foreground_cells(batch.target_com)
-    cells = torch.cat([fg, background_cells(fg, 4, gen)], dim=1)
-    logits, _ = model.decode(batch.target, batch.scene, cells)
-    labels = torch.cat(
-        [
-            batch.mask[:, None].expand(-1, 4, -1, -1),
-            torch.zeros_like(batch.mask)[:, None].expand(-1, 4, -1, -1),
-        ],
-        dim=1,
-    )
-    logits = logits.flatten(0, 1).float()
-    labels = labels.flatten(0, 1)
-    penalty = sum(l2_penalty(m) for m in (model.target_encoder, model.scene_encoder, model.decoder))
-    loss = F.cross_entropy(logits, labels.long()) + penalty
-    pred = binarize(torch.softmax(logits.detach(), dim=1)[:, 1])
-    return loss, {"iou": iou(pred, labels).mean()}
-
-
-def discriminator_objective(model: MaskNet, batch: Batch, gen: torch.Generator) -> StepResult:
-    with torch.no_grad():
-        fg = foreground_cells(batch.target_com)
-        pick = int(torch.randint(4, (1,), generator=gen, device=fg.device))
-        cells = torch.cat([fg[:, pick : pick + 1], background_cells(fg, 3, gen)], dim=1)
-        logits, target_vectors = model.decode(batch.target, batch.scene, cells)
-        foreground = torch.softmax(logits.float(), dim=2)[:, :, 1]
-    scores = model.score(foreground, target_vectors)
-    labels = torch.zeros_like(scores)
-    labels[:, 0] = 1.0
-    loss = paper_bce(scores, labels) + l2_penalty(model.discriminator.encoder)
-    return loss, {"accuracy": (scores.detach().argmax(dim=1) == 0).float().mean()}
-
-
-def oracle_pairs(visible: Tensor, gen: torch.Generator) -> tuple[Tensor, Tensor]:
-    """The target (id L) and 3 random other visible glyphs per sample, with pair weights.
-
-    Returns 1-based glyph ids [B, 4] and weights [B, 4]: a pair is dropped (weight 0) when the
-    target is invisible or no other glyph is visible.
-    """
-    others = visible.clone()
-    others[:, -1] = False
-    has_other = others.any(dim=1)
-    probs = torch.where(has_other[:, None], others, visible | ~visible.any(dim=1, keepdim=True))
-    negatives = torch.multinomial(probs.float(), 3, replacement=True, generator=gen)
-    target = torch.full_like(negatives[:, :1], visible.shape[1] - 1)
-    weight = torch.cat([visible[:, -1:], has_other[:, None].expand(-1, 3)], dim=1).float()
-    return torch.cat([target, negatives], dim=1) + 1, weight
-
-
-def oracle_objective(model: nn.Module, batch: Batch, gen: torch.Generator) -> StepResult:
-    centers, visible = instance_centers(batch.instance_map, batch.num_glyphs)
-    ids, weight = oracle_pairs(visible, gen)
-    sample = torch.arange(len(batch), device=ids.device).repeat_interleave(4)
-    flat = ids.flatten()
-    scores = model.pair_scores(
-        batch.target, batch.scene, batch.instance_map, sample, flat, centers[sample, flat - 1]
-    ).view(-1, 4)
-    labels = torch.zeros_like(scores)
-    labels[:, 0] = 1.0
-    loss = paper_bce(scores, labels, weight) + l2_penalty(model)
-    return loss, {"accuracy": (scores.detach().argmax(dim=1) == 0).float().mean()}
-
-
-OBJECTIVES: dict[str, Callable[..., tuple[Tensor, Metrics]]] = {
-    "segmentation": segmentation_objective,
-    "proposals": proposals_objective,
-    "discriminator": discriminator_objective,
-    "oracle": oracle_objective,
-}
-
-
-class Objective(nn.Module):
-    """model + stage loss as one module, so DDP sees every forward it must synchronise."""
-
-    def __init__(self, model: nn.Module, stage: str) -> None:
-        super().__init__()
-        self.model = model
-        self.stage = stage
-
-    def forward(self, batch: Batch, generator: torch.Generator) -> tuple[Tensor, Metrics]:
-        return OBJECTIVES[self.stage](self.model, batch, generator)
-
-
-def init_stage(model: nn.Module, stage: str, init: Path | None) -> None:
-    """Fresh start of a stage: weights from ``init``; stage 2 copies the target encoder."""
-    if init is not None:
-        ignore = ("discriminator.",) if stage == "proposals" else ()
-        load_state(model, load_checkpoint(init)[0].state_dict(), init, ignore_prefixes=ignore)
-    if stage == "discriminator":
-        model.discriminator.encoder.load_state_dict(model.target_encoder.state_dict())
-        nn.init.xavier_uniform_(model.discriminator.weighted_sum.weight)
-
-
-def freeze_for_stage(model: nn.Module, stage: str) -> None:
-    """Only the parameters the stage trains keep ``requires_grad`` (MaskNet's two stages)."""
-    prefix = "discriminator."
-    for name, param in model.named_parameters():
-        if stage == "proposals":
-            param.requires_grad_(not name.startswith(prefix))
-        elif stage == "discriminator":
-            param.requires_grad_(name.startswith(prefix))
 
 
 # --------------------------------------------------------------------------- configuration
@@ -298,9 +120,13 @@ class TrainConfig:
     seed: int = 0
     init: Path | None = None
     compile: bool = False
+    channels_last: bool = False
     log_every: int = 50
     val_every: int = 1000
     checkpoint_every: int = 1000
+    checkpoint_seconds: float | None = None  # also checkpoint when this much time has passed
+    start_step: int = 0  # a warm start from --init continues the schedule here
+    warmup_steps: int = 0  # linear learning-rate warm-up from start_step
     dataset: dict = field(default_factory=lambda: {"name": "cluttered-omniglot", "version": 1})
 
     def resolved(self) -> TrainConfig:
@@ -326,6 +152,10 @@ class TrainConfig:
         )
         if resolved.steps <= 0 or resolved.batch_size <= 0 or resolved.lr <= 0:
             raise OneshotbenchError("--steps, --batch-size and --lr must be positive")
+        if not 0 <= resolved.start_step < resolved.steps or resolved.warmup_steps < 0:
+            raise OneshotbenchError(
+                f"--start-step must be in 0..{resolved.steps - 1} and --warmup-steps >= 0"
+            )
         return resolved
 
     def continuing(self, info: CheckpointInfo) -> TrainConfig:
@@ -427,12 +257,15 @@ def train(
     resume: bool = False,
     dist: Dist = Dist(),
     on_event: Event | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> Path:
     """Run (or resume) one training stage; returns the checkpoint path.
 
     ``streams(seed, batch_size)`` builds the training stream (``TrainingStream`` in the CLI, a fake
-    in tests). Rank 0 writes the checkpoint every ``checkpoint_every`` steps and at the end, and
-    appends train/val records to the metrics log.
+    in tests). Rank 0 writes the checkpoint every ``checkpoint_every`` steps (and every
+    ``checkpoint_seconds``) and at the end, and appends train/val records to the metrics log.
+    When ``stop()`` turns true (Ctrl-C, SIGTERM, a wall-clock deadline) the step in flight
+    finishes, a checkpoint is written and the function returns early.
     """
     config = config.resolved()
     entry = model_entry(config.model)
@@ -444,8 +277,13 @@ def train(
         )
     stream = streams(rank_seed(config.seed, dist), per_rank)
 
-    start = 0
+    start = config.start_step
     if resume:
+        if not sidecar_path(ckpt).exists():
+            raise OneshotbenchError(
+                f"nothing to resume in {config.out_dir}: no checkpoint was written there yet "
+                "(start again without --resume)"
+            )
         info = read_info(ckpt)
         _check_resumable(info, config, ckpt)
         model, _ = load_checkpoint(ckpt)
@@ -453,9 +291,10 @@ def train(
     else:
         if ckpt.exists():
             raise OneshotbenchError(f"{ckpt} exists; pass --resume to continue it or choose --out")
-        if config.init is not None:
-            stats = read_info(config.init).stats  # same level's training data, already measured
-        else:
+        init_info = read_info(config.init) if config.init is not None else None
+        if init_info is not None and init_info.level == config.level:
+            stats = init_info.stats  # same level's training data, already measured
+        else:  # fresh, or warm-started from another level: this level's own constants
             stats_stream = stream if dist.world == 1 else streams(config.seed, per_rank)
             stats = input_stats_from(stats_stream, per_rank)
         with torch.random.fork_rng(devices=[]):  # initialisation is a function of the seed
@@ -464,11 +303,16 @@ def train(
             init_stage(model, config.stage, config.init)
     freeze_for_stage(model, config.stage)
     model.to(device).train()
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    model.to(memory_format=memory_format)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest kernels once
     objective: nn.Module = Objective(model, config.stage)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=config.lr, betas=(0.9, 0.999), eps=1e-8)
     if resume:
         load_optimizer(ckpt, optimizer)
+    warmup = (config.start_step, config.warmup_steps)
     if dist.world > 1:
         objective = nn.parallel.DistributedDataParallel(
             objective, device_ids=[device.index] if device.type == "cuda" else None
@@ -509,11 +353,12 @@ def train(
         emit({"event": "checkpoint", "step": step, "path": str(ckpt)})
 
     window_start, window_steps, losses, metrics = time.perf_counter(), 0, [], []
+    saved_at = time.monotonic()
     for step in range(start, config.steps):
-        lr = schedule.lr_at(step, config.steps, config.lr)
+        lr = schedule.lr_at(step, config.steps, config.lr, warmup)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        batch = batch_from_stream(stream.batch(step))
+        batch = batch_from_stream(stream.batch(step), memory_format)
         with autocast:
             loss, metric = step_fn(batch, step_generator(config.seed, dist.rank, step, device))
         optimizer.zero_grad(set_to_none=True)
@@ -554,8 +399,19 @@ def train(
             }
             log.append(record)
             emit({"event": "val", **record})
-        if dist.main and (done % config.checkpoint_every == 0 or done == config.steps):
+        stopping = stop is not None and stop()
+        timed = config.checkpoint_seconds is not None
+        if dist.main and (
+            done % config.checkpoint_every == 0
+            or done == config.steps
+            or stopping
+            or (timed and time.monotonic() - saved_at >= config.checkpoint_seconds)
+        ):
             save(done)
+            saved_at = time.monotonic()
+        if stopping:
+            emit({"event": "stopped", "step": done, "total": config.steps, "path": str(ckpt)})
+            break
     return ckpt
 
 
@@ -580,6 +436,8 @@ def distributed_setup() -> Dist:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
         return Dist()
+    if torch.cuda.is_available():  # before NCCL starts, or every rank binds GPU 0
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     return Dist(rank=torch.distributed.get_rank(), world=world)
 

@@ -12,16 +12,14 @@ from oneshotbench.errors import OneshotbenchError
 from reference_models import create_model
 from reference_models.checkpoint import load_checkpoint, read_info
 from reference_models.normalization import InputStats
-from reference_models.training import (
-    SCHEDULES,
+from reference_models.objectives import (
     Objective,
-    TrainConfig,
     background_cells,
     batch_from_stream,
     foreground_cells,
     oracle_pairs,
-    train,
 )
+from reference_models.training import SCHEDULES, TrainConfig, train
 
 SIZE = 96
 
