@@ -142,7 +142,7 @@ def leaderboard(
     if html is not None:
         from oneshotbench.leaderboard_page import write_page
 
-        page = write_page(board, html, paths=records)
+        page = write_page(board, html)
         console.print(Text(f"wrote {page}"))
 
 
