@@ -51,6 +51,15 @@ def _analysis_link(source: str, out_dir: Path) -> str | None:
     return quote(Path(relative).as_posix())
 
 
+def _env_text(env: dict | list | None) -> str | None:
+    """Environment variables passed to the submission: names, and values where recorded."""
+    if env is None:
+        return None
+    if isinstance(env, dict):
+        return ", ".join(k if v is None else f"{k}={v}" for k, v in env.items()) or "none"
+    return ", ".join(map(str, env)) or "none"
+
+
 def _record_details(record: dict, source: str, out_dir: Path) -> dict:
     """What the page shows of one record (v1 records read with v2 defaults)."""
     submission = record.get("submission", {})
@@ -66,7 +75,7 @@ def _record_details(record: dict, source: str, out_dir: Path) -> dict:
         "artifacts": list(submission.get("artifacts", [])),
         "files": dict(submission.get("files", {})),
         "parameters": submission.get("parameters"),
-        "env": submission.get("env"),
+        "env": _env_text(submission.get("env")),
         "created": record.get("created"),
         "oracle": bool(record.get("oracle")),
         "sandbox": record.get("sandbox", "none"),
