@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+from html import escape
 
 import matplotlib as mpl
 import numpy as np
@@ -102,8 +103,9 @@ def figure_bytes(figure: Figure, fmt: str, salt: str = "oneshotbench") -> bytes:
     return buffer.getvalue()
 
 
-def inline_svg(figure: Figure, salt: str) -> str:
+def inline_svg(figure: Figure, salt: str, label: str) -> str:
     """The figure as an SVG element for an HTML5 page: XML prolog and doctype stripped, ids
-    salted with ``salt`` (unique per figure on a page)."""
+    salted with ``salt`` (unique per figure on a page), ``role="img"`` with ``label``."""
     text = figure_bytes(figure, "svg", salt).decode("utf-8")
-    return re.sub(r"^.*?(?=<svg\b)", "", text, count=1, flags=re.DOTALL)
+    svg = re.sub(r"^.*?(?=<svg\b)", "", text, count=1, flags=re.DOTALL)
+    return svg.replace("<svg ", f'<svg role="img" aria-label="{escape(label)}" ', 1)

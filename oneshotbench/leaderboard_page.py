@@ -126,7 +126,8 @@ def _row(entry: Entry, levels: tuple[int, ...], out_dir: Path) -> dict:
 def render_page(board: Leaderboard, out_dir: Path) -> str:
     """The page's HTML; ``out_dir`` is where it will live (for relative links)."""
     figure = report_figure([entry.record for entry in board.entries])
-    svg = inline_svg(figure, salt="leaderboard-fig4")
+    label = f"IoU and localization accuracy against clutter level, {board.title}"
+    svg = inline_svg(figure, salt="leaderboard-fig4", label=label)
     template = _environment().get_template("leaderboard.html.j2")
     return template.render(
         header=board_header(board),

@@ -33,6 +33,13 @@ def records_on_disk(tmp_path: Path) -> list[Path]:
     paths = []
     for stem, ious in (("leader", BASE), ("evil", BASE - 0.2), ("middle", BASE - 0.1)):
         _, record, scores = entry(tmp_path, stem, ious)
+        if stem == "leader":  # schema v2 identity keys
+            record["sandbox"] = "bubblewrap"
+            record["submission"].update(
+                tags=["demo"],
+                artifacts=[{"path": "w.safetensors", "sha256": "ab" * 32, "bytes": 12}],
+                env={"ONESHOTBENCH_CHECKPOINT": "w.safetensors", "HOME": None},
+            )
         if stem == "evil":
             record["submission"]["name"] = EVIL
             record["submission"]["tags"] = ["<b>bold</b>"]
@@ -60,7 +67,11 @@ def test_page_escapes_submitted_text_and_is_self_contained(tmp_path: Path) -> No
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # nothing remote
     assert "<link" not in html and "<?xml" not in html
     assert html.count("<svg") == 1 and "<text" in html  # the plot inline, its text as text
+    assert '<svg role="img" aria-label="IoU and localization' in html
     assert 'href="../leader.analysis/index.html"' in html
+    assert f"w.safetensors (12 bytes) sha256 {'ab' * 32}" in html
+    assert "ONESHOTBENCH_CHECKPOINT=w.safetensors, HOME" in html
+    assert "<dt>sandbox</dt><dd>bubblewrap</dd>" in html
     assert html.count("error analysis</a>") == 1
 
 
