@@ -252,3 +252,13 @@ def test_records_of_one_model_at_different_levels_form_one_row() -> None:
     oracle_part = {**per_level[1], "oracle": True}
     split = table_markdown([per_level[0], oracle_part], TABLES[0]).splitlines()
     assert [line.split(" | ")[0] for line in split[4:]] == ["| unet", "| unet (oracle)"]
+
+
+def test_report_command_prints_names_literally(tmp_path: Path) -> None:
+    per_sample = {4: synthetic_scores(np.linspace(0, 1, 30))}
+    record, _ = build_record(tmp_path, "markup", per_sample, n_resamples=200)
+    record["submission"]["name"] = "**[red]x[/red]**"
+    path = write_record(tmp_path / "markup.json", record, per_sample)[0]
+    result = CliRunner().invoke(app, ["report", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "**[red]x[/red]**" in result.output

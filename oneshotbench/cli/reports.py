@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markdown import Markdown
 from rich.table import Table
 from rich.text import Text
 
@@ -21,7 +20,15 @@ from oneshotbench.leaderboard import (
 )
 from oneshotbench.metrics import PerSampleScores
 from oneshotbench.records import check_comparable, load_record
-from oneshotbench.reports import FORMATS, TABLES, table_markdown, write_report
+from oneshotbench.reports import (
+    FORMATS,
+    TABLES,
+    TableSpec,
+    cell_table,
+    dataset_title,
+    scores_frame,
+    write_report,
+)
 
 Records = Annotated[
     list[Path], typer.Argument(help="Result records (JSON) written by `oneshotbench evaluate`.")
@@ -41,6 +48,18 @@ def _formats(text: str) -> tuple[str, ...]:
             f"{', '.join(FORMATS)}"
         )
     return formats
+
+
+def _report_table(records: list[dict], spec: TableSpec, paper: bool) -> Table:
+    """One report table for the terminal; names are printed literally, never as markup."""
+    cells = cell_table(scores_frame(records, paper), spec.metric)
+    table = Table(title=Text(f"{spec.title} — {dataset_title(records[0])}"))
+    table.add_column("model", overflow="fold")
+    for column in cells.columns:
+        table.add_column(str(column), justify="left" if column == "n" else "right")
+    for model, row in zip(cells.index, cells.values, strict=True):
+        table.add_row(*(Text(str(v)) for v in (model, *row)))
+    return table
 
 
 def report(
@@ -73,10 +92,10 @@ def report(
     recs = [rec for _, rec, _ in loaded]
     console = Console()
     for spec in TABLES:
-        console.print(Markdown(table_markdown(recs, spec, paper)))
+        console.print(_report_table(recs, spec, paper))
     if out is not None:
         written = write_report(recs, out, chosen, plots, paper)
-        console.print(f"wrote {len(written)} files to {out}")
+        console.print(Text(f"wrote {len(written)} files to {out}"))
 
 
 def _rich_table(board: Leaderboard) -> Table:
