@@ -7,17 +7,17 @@ the record's 95% bootstrap interval; the CSV carries the exact interval bounds i
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from oneshotbench.cache import atomic_write_bytes
 from oneshotbench.errors import OneshotbenchError
+from oneshotbench.figures import FIGURE_FORMATS, figure_bytes, scores_figure
 from oneshotbench.published import published_frame
+from oneshotbench.rows import merge_rows, submission_name
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ MISSING = "–"
 
 def model_label(record: dict) -> str:
     """Row label of a record: the submission name, marked when ground truth was read."""
-    name = record["submission"]["name"]
+    name = submission_name(record)
     return f"{name} (oracle)" if record.get("oracle") else name
 
 
@@ -73,31 +73,72 @@ def model_labels(records: list[dict]) -> list[str]:
     return labels
 
 
+# published model -> the submission that reimplements it (they share a colour in plots)
+PAPER_SUBMISSIONS = {
+    "pattern matching": "template_matching",
+    "p-seg. discriminator": "oracle_presegmented",
+    "clutt. discriminator": "oracle_cluttered",
+    "best seg. proposal": "oracle_best_proposal",
+    "siamese u-net": "siamese_unet",
+    "masknet": "masknet",
+    "masknet untargeted": "masknet_untargeted",
+}
+COLUMNS = ["model", "family", "published", "oracle", "level", "n", "metric", "value", "ci_low"]
+COLUMNS += ["ci_high"]
+
+
+def _published(levels: tuple[int, ...]) -> pd.DataFrame:
+    """The paper's rows, oracle rows labelled as ours are, with the family of each model."""
+    frame = published_frame(levels)
+    if frame.empty:
+        return pd.DataFrame(columns=COLUMNS)
+    name = frame["model"].str.removeprefix("paper: ")
+    frame["family"] = name.map(lambda n: PAPER_SUBMISSIONS.get(n, n))
+    frame["model"] = frame["model"].where(~frame["oracle"], frame["model"] + " (oracle)")
+    frame["published"] = True
+    frame["n"] = np.nan
+    return frame[COLUMNS]
+
+
 def scores_frame(records: list[dict], paper: bool = False) -> pd.DataFrame:
-    """Tidy table of every score: model, oracle, level, metric, value, ci_low, ci_high (in %).
+    """Tidy table of every score: model, family (colour key), published, oracle, level, n,
+    metric, value, ci_low, ci_high (in %). Records of one model row are merged first
+    (:func:`oneshotbench.rows.merge_rows`).
 
     ``paper`` appends the published rows (:mod:`oneshotbench.published`) at the records' levels.
     """
+    rows_ = merge_rows(records)
     rows = [
         {
             "model": label,
+            "family": submission_name(record),
+            "published": False,
             "oracle": bool(record.get("oracle")),
             "level": int(entry["level"]),
+            "n": entry.get("n", np.nan),
             "metric": spec.metric,
             "value": entry[spec.metric],
             "ci_low": entry[f"{spec.metric}_ci"][0],
             "ci_high": entry[f"{spec.metric}_ci"][1],
         }
-        for label, record in zip(model_labels(records), records, strict=True)
+        for label, record in zip(model_labels(rows_), rows_, strict=True)
         for entry in record["levels"]
         for spec in TABLES
     ]
-    columns = ["model", "oracle", "level", "metric", "value", "ci_low", "ci_high"]
-    frame = pd.DataFrame(rows, columns=columns)
+    frame = pd.DataFrame(rows, columns=COLUMNS)
     if not paper:
         return frame
     levels = tuple(sorted(frame["level"].unique()))
-    return pd.concat([frame, published_frame(levels)], ignore_index=True)
+    return pd.concat([frame, _published(levels)], ignore_index=True)
+
+
+def n_text(counts: pd.Series) -> str:
+    """Samples per level of one row: ``1,000``, a range ``200–1,000``, or ``–`` when unknown."""
+    counts = counts.dropna()
+    if counts.empty:
+        return MISSING
+    low, high = int(counts.min()), int(counts.max())
+    return f"{low:,}" if low == high else f"{low:,}–{high:,}"
 
 
 def _pivot(frame: pd.DataFrame, metric: str, column: str) -> pd.DataFrame:
@@ -110,8 +151,8 @@ def _pivot(frame: pd.DataFrame, metric: str, column: str) -> pd.DataFrame:
 def cell_table(
     frame: pd.DataFrame, metric: str, pm: str = "±", missing: str = MISSING
 ) -> pd.DataFrame:
-    """Models x levels of display strings ``value pm half-width`` (one decimal; the value alone
-    where there is no interval, as for published rows)."""
+    """Models x (n, levels) of display strings ``value pm half-width`` (one decimal; the value
+    alone where there is no interval, as for published rows); n is samples per level."""
     value = _pivot(frame, metric, "value")
     half = (_pivot(frame, metric, "ci_high") - _pivot(frame, metric, "ci_low")) / 2
     cells = value.copy().astype(object)
@@ -120,17 +161,26 @@ def cell_table(
             missing if np.isnan(v) else f"{v:.1f}" if np.isnan(h) else f"{v:.1f} {pm} {h:.1f}"
             for v, h in zip(value[level], half[level], strict=True)
         ]
+    part = frame[frame["metric"] == metric]
+    counts = part.groupby("model", sort=False)["n"].agg(n_text)
+    cells.insert(0, "n", counts.reindex(cells.index).replace(MISSING, missing))
     return cells
 
 
-def markdown_table(cells: pd.DataFrame, corner: str = "model") -> str:
-    """A GitHub-flavoured Markdown table of a string DataFrame (index as first column)."""
+def markdown_table(
+    cells: pd.DataFrame, corner: str = "model", left: tuple[str, ...] = ("n",)
+) -> str:
+    """A GitHub-flavoured Markdown table of a string DataFrame (index as first column).
+
+    The first column and the ``left`` columns (text) are left-aligned, the others (numbers) right.
+    """
 
     def row(values: list[str]) -> str:
         return "| " + " | ".join(v.replace("|", "\\|") for v in values) + " |"
 
     header = row([corner, *map(str, cells.columns)])
-    rule = "|" + "|".join(["---", *["---:"] * len(cells.columns)]) + "|"
+    rule = "|" + "|".join([":---", *[":---" if c in left else "---:" for c in cells.columns]])
+    rule += "|"
     body = [row([str(i), *map(str, r)]) for i, r in zip(cells.index, cells.values, strict=True)]
     return "\n".join([header, rule, *body]) + "\n"
 
@@ -149,11 +199,16 @@ def table_csv(records: list[dict], spec: TableSpec, paper: bool = False) -> str:
         for name, suffix in (("value", ""), ("ci_low", "_ci_low"), ("ci_high", "_ci_high"))
     }
     levels = parts["value"].columns
-    ordered = [f"{lv}{suffix}" for lv in levels for suffix in ("", "_ci_low", "_ci_high")]
     wide = pd.concat(parts.values(), axis=1)
     wide.columns = wide.columns.map(str)
     oracle = frame.drop_duplicates("model").set_index("model")["oracle"]
     wide.insert(0, "oracle", oracle.reindex(wide.index))
+    counts = _pivot(frame, spec.metric, "n").add_prefix("n_")
+    counts.columns = counts.columns.map(str)
+    wide = wide.join(counts.astype("Int64"))
+    ordered = [
+        c for lv in levels for c in (*(f"{lv}{s}" for s in ("", "_ci_low", "_ci_high")), f"n_{lv}")
+    ]
     return wide[["oracle", *ordered]].to_csv(index_label="model", float_format="%.4f")
 
 
@@ -163,44 +218,14 @@ def table_latex(records: list[dict], spec: TableSpec, paper: bool = False) -> st
     cells.columns = cells.columns.map(str)
     table = cells.rename_axis(index="Model", columns=None).reset_index()
     styler = table.style.hide(axis="index").format(escape="latex", subset=["Model"])
-    body = styler.to_latex(hrules=True, column_format="l" + "r" * len(cells.columns))
+    body = styler.to_latex(hrules=True, column_format="ll" + "r" * (len(cells.columns) - 1))
     return f"% {spec.title}\n{body}"
 
 
-def scores_figure(records: list[dict], paper: bool = False) -> Figure:
-    """Fig. 4-style panels: IoU and localization vs clutter level (log2 axis), CI bands;
-    published rows dotted."""
-    frame = scores_frame(records, paper)
-    figure = Figure(figsize=(10, 4), layout="constrained")
-    axes = figure.subplots(1, 2)
-    for ax, spec in zip(axes, TABLES[:2], strict=True):
-        part = frame[frame["metric"] == spec.metric]
-        for model, rows in part.groupby("model", sort=False):
-            rows = rows.sort_values("level")
-            published = str(model).startswith("paper: ")
-            style = ":" if published else "--" if rows["oracle"].iloc[0] else "-"
-            marker = "x" if published else "o"
-            (line,) = ax.plot(rows["level"], rows["value"], style, marker=marker, label=model)
-            ax.fill_between(
-                rows["level"], rows["ci_low"], rows["ci_high"], color=line.get_color(), alpha=0.2
-            )
-        levels = sorted(part["level"].unique())
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(levels, [str(lv) for lv in levels])
-        ax.minorticks_off()
-        ax.set_ylim(0, 100)
-        ax.set_xlabel("number of characters in the scene")
-        ax.set_ylabel(spec.axis_label)
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize="small")
-    figure.suptitle(dataset_title(records[0]))
-    return figure
-
-
-def _figure_bytes(figure: Figure, fmt: str) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format=fmt, dpi=150)
-    return buffer.getvalue()
+def report_figure(records: list[dict], paper: bool = False):
+    """The Fig. 4-style plot of Table 1 and Table 2 (see :mod:`oneshotbench.figures`)."""
+    panels = [(spec.metric, spec.axis_label) for spec in TABLES[:2]]
+    return scores_figure(scores_frame(records, paper), dataset_title(records[0]), panels)
 
 
 def report_texts(
@@ -235,10 +260,11 @@ def write_report(
     plots: bool = True,
     paper: bool = False,
 ) -> list[Path]:
-    """Write the tables (and ``scores.png``, ``scores.svg``) into ``out_dir``; return the paths."""
+    """Write the tables (and ``scores.png``, ``.pdf``, ``.svg``) into ``out_dir``; return the
+    paths."""
     texts = report_texts(records, formats, paper)
     files = {name: text.encode("utf-8") for name, text in texts.items()}
     if plots:
-        figure = scores_figure(records, paper)
-        files.update({f"scores.{fmt}": _figure_bytes(figure, fmt) for fmt in ("png", "svg")})
+        figure = report_figure(records, paper)
+        files.update({f"scores.{fmt}": figure_bytes(figure, fmt) for fmt in FIGURE_FORMATS})
     return write_files(files, out_dir)

@@ -13,7 +13,7 @@ from oneshotbench.cli.main import app
 from oneshotbench.errors import OneshotbenchError
 from oneshotbench.leaderboard import leaderboard_csv, leaderboard_markdown, rank_records
 from oneshotbench.records import write_record
-from oneshotbench.stats import paired_bootstrap_pvalue
+from oneshotbench.stats import bootstrap_ci, paired_bootstrap_pvalue
 
 N = 400
 BASE = np.random.default_rng(0).uniform(0.2, 0.8, size=(2, N))  # per-sample IoU at levels 4, 8
@@ -44,7 +44,7 @@ def test_ranking_deltas_and_significance(tmp_path: Path) -> None:
         entry(tmp_path, "leader", BASE),
         entry(tmp_path, "clearly_worse", BASE - 0.05, oracle=True),
     ]
-    ranked = rank_records(records, seed=0, n_resamples=2000)
+    ranked = rank_records(records, seed=0, n_resamples=2000).entries
     assert [e.model for e in ranked] == ["leader", "tied", "clearly_worse (oracle)"]
     assert [e.source for e in ranked] == ["leader.json", "tied.json", "clearly_worse.json"]
     leader, tied, worse = ranked
@@ -61,7 +61,8 @@ def test_ranking_deltas_and_significance(tmp_path: Path) -> None:
 
 
 def test_identical_scores_share_a_rank(tmp_path: Path) -> None:
-    ranked = rank_records([entry(tmp_path, "b", BASE), entry(tmp_path, "a", BASE)], n_resamples=200)
+    board = rank_records([entry(tmp_path, "b", BASE), entry(tmp_path, "a", BASE)], n_resamples=200)
+    ranked = board.entries
     assert [(e.rank, e.model, e.p_value) for e in ranked] == [(1, "a", None), (1, "b", 1.0)]
 
 
@@ -71,35 +72,126 @@ def test_refuses_different_fingerprints_naming_both_records(tmp_path: Path) -> N
     with pytest.raises(OneshotbenchError) as err:
         rank_records(records)
     assert str(err.value) == (
-        "cannot rank records that differ — "
-        "dataset.fingerprints[8]: a.json has 'f8', b.json has 'regenerated'"
+        "cannot rank records that differ:\n"
+        "  - dataset.fingerprints[8]: a.json has 'f8', b.json has 'regenerated'"
     )
 
 
 def test_refuses_different_samples(tmp_path: Path) -> None:
     source, record, scores = entry(tmp_path, "b", BASE)
     scores[8].index = scores[8].index + 1
-    with pytest.raises(OneshotbenchError, match="level 8 of b.json and of a.json hold different"):
+    with pytest.raises(OneshotbenchError) as err:
         rank_records([entry(tmp_path, "a", BASE + 0.1), (source, record, scores)])
+    assert str(err.value).splitlines()[1:] == [
+        "  - samples at level 8: a.json has 400, b.json has 400 (different indices)",
+        "rank them on the levels and samples they share with --common",
+    ]
 
 
 def test_markdown_and_csv(tmp_path: Path) -> None:
     worse = np.full((2, N), 0.25)
     worse[1] = 0.5
-    ranked = rank_records(
+    board = rank_records(
         [entry(tmp_path, "worse", worse), entry(tmp_path, "best", worse + 0.25)], n_resamples=999
     )
-    assert leaderboard_markdown(ranked) == (
-        "| rank | model | oracle | mean IoU | IoU 4 | IoU 8 | Δ | p | sig. |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
-        "| 1 | best |  | 62.5 | 50.0 | 75.0 | – | – |  |\n"
-        "| 2 | worse |  | 37.5 | 25.0 | 50.0 | -25.0 | 0.002 | yes |\n"
+    assert leaderboard_markdown(board) == (
+        "### Leaderboard\n\n"
+        "cluttered-omniglot v1, test-one-shot — metric iou-paper v1, threshold 0.3; mean IoU (%) "
+        "over levels 4, 8; n = 400 per level, all samples; ± half-width of the 95% bootstrap CI; "
+        "Δ and p: paired bootstrap against the leader (significant: p < 0.05)\n\n"
+        "| rank | model | flags | n | mean IoU | IoU 4 | IoU 8 | Δ | p | sig. |\n"
+        "|:---|:---|:---|:---|---:|---:|---:|---:|---:|---:|\n"
+        "| 1 | best | unsandboxed | 400 per level | 62.5 | 50.0 ± 0.0 | 75.0 ± 0.0 | – | – |  |\n"
+        "| 2 | worse | unsandboxed | 400 per level | 37.5 | 25.0 ± 0.0 | 50.0 ± 0.0 | -25.0 "
+        "| 0.002 | yes |\n"
     )
-    assert leaderboard_csv(ranked) == (
-        "rank,model,oracle,mean_iou,iou_4,iou_8,delta,p_value,significant\n"
-        "1,best,False,62.5,50,75,,,\n"
-        "2,worse,False,37.5,25,50,-25,0.002,True\n"
+    assert leaderboard_csv(board).splitlines() == [
+        "rank,model,flags,mean_iou,iou_4,iou_ci_low_4,iou_ci_high_4,n_4,iou_8,iou_ci_low_8,"
+        "iou_ci_high_8,n_8,delta,p_value,significant,source",
+        "1,best,unsandboxed,62.5,50,50,50,400,75,75,75,400,,,,best.json",
+        "2,worse,unsandboxed,37.5,25,25,25,400,50,50,50,400,-25,0.002,True,worse.json",
+    ]
+
+
+def test_common_ranks_on_shared_levels_and_samples(tmp_path: Path) -> None:
+    """Scores, CIs and p-values are recomputed on the intersection; the refusal suggests it."""
+    _, wide, wide_scores = entry(tmp_path, "wide", BASE)
+    narrow_iou = BASE[0][100:400] - 0.02
+    narrow_scores = {4: synthetic_scores(narrow_iou)}
+    narrow_scores[4].index = narrow_scores[4].index + 100  # samples 100..399
+    narrow, _ = build_record(tmp_path, "narrow", narrow_scores, n_resamples=300)
+    records = [("wide.json", wide, wide_scores), ("narrow.json", narrow, narrow_scores)]
+    with pytest.raises(OneshotbenchError) as err:
+        rank_records(records)
+    assert str(err.value).splitlines() == [
+        "cannot rank records that differ:",
+        "  - levels: wide.json has [4, 8], narrow.json has [4]",
+        "rank them on the levels and samples they share with --common",
+    ]
+    board = rank_records(records, common=True, n_resamples=500)
+    assert board.levels == (4,) and board.n == {4: 300} and board.common
+    leader, second = board.entries
+    assert (leader.model, second.model) == ("wide", "narrow")
+    shared = BASE[0][100:400]
+    assert leader.level_iou[4] == pytest.approx(100 * shared.mean())
+    assert leader.level_ci[4] == pytest.approx(
+        tuple(100 * v for v in bootstrap_ci(shared, seed=7, n_resamples=200))
     )
+    assert second.level_ci[4] == tuple(narrow["levels"][0]["iou_ci"])  # its own, all samples
+    assert second.delta == pytest.approx(-2.0)
+    assert second.p_value == paired_bootstrap_pvalue(narrow_iou, shared, 0, 500)
+    far = {4: synthetic_scores(np.ones(10))}
+    far[4].index = far[4].index + 1000
+    lone, _ = build_record(tmp_path, "lone", far, n_resamples=100)
+    with pytest.raises(OneshotbenchError, match="share no scored sample .*: wide.json, lone.json"):
+        rank_records([records[0], ("lone.json", lone, far)], common=True)
+
+
+def test_same_name_on_disjoint_levels_is_one_row(tmp_path: Path) -> None:
+    parts = []
+    for level, ious in ((4, BASE[0]), (8, BASE[1])):
+        per_sample = {level: synthetic_scores(ious - 0.1)}
+        record, _ = build_record(tmp_path, "perlevel", per_sample, n_resamples=200)
+        parts.append((f"perlevel_L{level}.json", record, per_sample))
+    board = rank_records([entry(tmp_path, "whole", BASE), *parts], n_resamples=500)
+    assert [e.model for e in board.entries] == ["whole", "perlevel"]
+    merged = board.entries[1]
+    assert merged.source == "perlevel_L4.json + perlevel_L8.json"
+    assert merged.level_iou == pytest.approx(
+        {4: 100 * BASE[0].mean() - 10, 8: 100 * BASE[1].mean() - 10}
+    )
+    assert merged.p_value is not None and merged.significant
+
+
+def test_flags_and_strict(tmp_path: Path) -> None:
+    _, boxed, scores = entry(tmp_path, "boxed", BASE - 0.2)
+    boxed["sandbox"] = "bubblewrap"
+    _, shaky, shaky_scores = entry(tmp_path, "shaky", BASE)
+    shaky["sandbox"] = "bubblewrap"
+    shaky["invariance"] = {"flagged": True}
+    records = [
+        ("boxed.json", boxed, scores),
+        ("shaky.json", shaky, shaky_scores),
+        entry(tmp_path, "open", BASE),
+        entry(tmp_path, "peek", BASE, oracle=True),
+    ]
+    board = rank_records(records, n_resamples=200)
+    assert {e.model: e.flags for e in board.entries} == {
+        "boxed": (),
+        "shaky": ("invariance",),
+        "open": ("unsandboxed",),
+        "peek (oracle)": ("oracle", "unsandboxed"),
+    }
+    strict = rank_records(records, strict=True, n_resamples=200)
+    assert [e.model for e in strict.entries] == ["boxed"]
+    assert strict.left_out == [
+        "shaky (invariance)",
+        "open (unsandboxed)",
+        "peek (oracle) (oracle, unsandboxed)",
+    ]
+    assert "Left out by --strict: shaky (invariance); " in leaderboard_markdown(strict)
+    with pytest.raises(OneshotbenchError, match="--strict leaves no record to rank"):
+        rank_records(records[1:], strict=True)
 
 
 def test_leaderboard_command(tmp_path: Path) -> None:
@@ -114,4 +206,17 @@ def test_leaderboard_command(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "Leaderboard" in result.output and "-10.0" in result.output
     assert sorted(p.name for p in out.iterdir()) == ["leaderboard.csv", "leaderboard.md"]
-    assert (out / "leaderboard.md").read_text().splitlines()[2].startswith("| 1 | a |")
+    assert (out / "leaderboard.md").read_text().splitlines()[6].startswith("| 1 | a |")
+
+
+def test_terminal_table_keeps_long_names_and_markup_literal(tmp_path: Path) -> None:
+    name = "a_very_long_submission_name_that_would_be_cut"
+    paths = []
+    for stem, ious in ((name, BASE), ("markup", BASE - 0.1)):
+        _, record, scores = entry(tmp_path, stem, ious)
+        if stem == "markup":
+            record["submission"]["name"] = "[red]x[/red]"
+        paths.append(str(write_record(tmp_path / f"{stem}.json", record, scores)[0]))
+    result = CliRunner().invoke(app, ["leaderboard", *paths, "--resamples", "200"])
+    assert result.exit_code == 0, result.output
+    assert name in result.output and "[red]x[/red]" in result.output

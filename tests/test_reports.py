@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.colors import to_hex
 from PIL import Image
 from test_records import DATASET, build_record, synthetic_scores
 from typer.testing import CliRunner
@@ -17,7 +18,7 @@ from oneshotbench.errors import OneshotbenchError
 from oneshotbench.records import write_record
 from oneshotbench.reports import (
     TABLES,
-    scores_figure,
+    report_figure,
     table_csv,
     table_latex,
     table_markdown,
@@ -25,10 +26,10 @@ from oneshotbench.reports import (
 )
 
 
-def level(lv: int, iou: float, loc: float, half: float = 1.25) -> dict:
+def level(lv: int, iou: float, loc: float, half: float = 1.25, n: int = 100) -> dict:
     return {
         "level": lv,
-        "n": 100,
+        "n": n,
         "iou": iou,
         "iou_ci": [iou - half, iou + half],
         "loc": loc,
@@ -50,7 +51,11 @@ PAIR = [
         "submission": {"name": "pre_seg"},
         "oracle": True,
         "dataset": DATA,
-        "levels": [level(4, 90.0, 99.6, half=0.5), level(8, 85.55, 99.2), level(16, 80.0, 98.9)],
+        "levels": [
+            level(4, 90.0, 99.6, half=0.5),
+            level(8, 85.55, 99.2),
+            level(16, 80.0, 98.9, n=1200),
+        ],
     },
 ]
 
@@ -59,10 +64,10 @@ def test_table1_markdown() -> None:
     assert table_markdown(PAIR, TABLES[0]) == (
         "### Table 1: segmentation accuracy (IoU, %) — cluttered-omniglot v1, test-one-shot\n"
         "\n"
-        "| model | 4 | 8 | 16 |\n"
-        "|---|---:|---:|---:|\n"
-        "| unet | 62.2 ± 1.2 | 50.0 ± 1.2 | – |\n"
-        "| pre_seg (oracle) | 90.0 ± 0.5 | 85.5 ± 1.2 | 80.0 ± 1.2 |\n"
+        "| model | n | 4 | 8 | 16 |\n"
+        "|:---|:---|---:|---:|---:|\n"
+        "| unet | 100 | 62.2 ± 1.2 | 50.0 ± 1.2 | – |\n"
+        "| pre_seg (oracle) | 100–1,200 | 90.0 ± 0.5 | 85.5 ± 1.2 | 80.0 ± 1.2 |\n"
     )
 
 
@@ -70,17 +75,18 @@ def test_table2_markdown_uses_the_localization_scores() -> None:
     lines = table_markdown(PAIR, TABLES[1]).splitlines()
     assert lines[0].startswith("### Table 2: localization accuracy (%)")
     assert lines[4:] == [
-        "| unet | 80.0 ± 1.5 | 70.0 ± 1.5 | – |",
-        "| pre_seg (oracle) | 99.6 ± 1.5 | 99.2 ± 1.5 | 98.9 ± 1.5 |",
+        "| unet | 100 | 80.0 ± 1.5 | 70.0 ± 1.5 | – |",
+        "| pre_seg (oracle) | 100–1,200 | 99.6 ± 1.5 | 99.2 ± 1.5 | 98.9 ± 1.5 |",
     ]
 
 
 def test_table_csv_has_exact_interval_columns() -> None:
     assert table_csv(PAIR, TABLES[0]) == (
-        "model,oracle,4,4_ci_low,4_ci_high,8,8_ci_low,8_ci_high,16,16_ci_low,16_ci_high\n"
-        "unet,False,62.2400,60.9900,63.4900,50.0000,48.7500,51.2500,,,\n"
-        "pre_seg (oracle),True,90.0000,89.5000,90.5000,85.5500,84.3000,86.8000,"
-        "80.0000,78.7500,81.2500\n"
+        "model,oracle,4,4_ci_low,4_ci_high,n_4,8,8_ci_low,8_ci_high,n_8,16,16_ci_low,16_ci_high,"
+        "n_16\n"
+        "unet,False,62.2400,60.9900,63.4900,100,50.0000,48.7500,51.2500,100,,,,\n"
+        "pre_seg (oracle),True,90.0000,89.5000,90.5000,100,85.5500,84.3000,86.8000,100,"
+        "80.0000,78.7500,81.2500,1200\n"
     )
 
 
@@ -88,12 +94,13 @@ def test_table_latex() -> None:
     records = [PAIR[0], {**PAIR[1], "submission": {"name": "pre_seg & co"}}]
     assert table_latex(records, TABLES[2]) == (
         "% Table 2b: localization accuracy, an empty prediction is a miss (%)\n"
-        "\\begin{tabular}{lrrr}\n"
+        "\\begin{tabular}{llrrr}\n"
         "\\toprule\n"
-        "Model & 4 & 8 & 16 \\\\\n"
+        "Model & n & 4 & 8 & 16 \\\\\n"
         "\\midrule\n"
-        "unet & 79.0 $\\pm$ 1.5 & 69.0 $\\pm$ 1.5 & -- \\\\\n"
-        "pre\\_seg \\& co (oracle) & 98.6 $\\pm$ 1.5 & 98.2 $\\pm$ 1.5 & 97.9 $\\pm$ 1.5 \\\\\n"
+        "unet & 100 & 79.0 $\\pm$ 1.5 & 69.0 $\\pm$ 1.5 & -- \\\\\n"
+        "pre\\_seg \\& co (oracle) & 100–1,200 & 98.6 $\\pm$ 1.5 & 98.2 $\\pm$ 1.5 & "
+        "97.9 $\\pm$ 1.5 \\\\\n"
         "\\bottomrule\n"
         "\\end{tabular}\n"
     )
@@ -101,22 +108,19 @@ def test_table_latex() -> None:
 
 def test_paper_rows_sit_beside_the_records_at_their_levels() -> None:
     lines = table_markdown(PAIR, TABLES[0], paper=True).splitlines()
-    assert lines[6] == "| paper: pattern matching | 62.2 | 50.4 | 41.7 |"
-    assert "| paper: masknet untargeted | – | – | – |" not in lines  # published only from 32 on
-    assert lines[-1] == "| paper: masknet | 95.8 | 90.5 | 79.3 |"
+    assert lines[6] == "| paper: pattern matching (oracle) | – | 62.2 | 50.4 | 41.7 |"
+    assert not any("masknet untargeted" in line for line in lines)  # published from 32 on
+    assert lines[-1] == "| paper: masknet | – | 95.8 | 90.5 | 79.3 |"
     loc = table_markdown(PAIR, TABLES[1], paper=True).splitlines()
     assert [line.split(" | ")[0] for line in loc[6:]] == [
-        "| paper: p-seg. discriminator",
-        "| paper: clutt. discriminator",
+        "| paper: p-seg. discriminator (oracle)",
+        "| paper: clutt. discriminator (oracle)",
         "| paper: masknet",
     ]
     strict = table_markdown(PAIR, TABLES[2], paper=True)
     assert "paper:" not in strict  # the paper has no strict localization
     csv_line = table_csv(PAIR, TABLES[0], paper=True).splitlines()[3]
-    assert csv_line == "paper: pattern matching,True,62.2000,,,50.4000,,,41.7000,,"
-    figure = scores_figure(PAIR, paper=True)
-    styles = {line.get_label(): line.get_linestyle() for line in figure.axes[0].get_lines()}
-    assert styles["paper: siamese u-net"] == ":" and styles["unet"] == "-"
+    assert csv_line == "paper: pattern matching (oracle),True,62.2000,,,,50.4000,,,,41.7000,,,"
 
 
 def test_duplicate_model_names_are_numbered() -> None:
@@ -124,14 +128,48 @@ def test_duplicate_model_names_are_numbered() -> None:
     assert [line.split(" | ")[0] for line in lines[4:]] == ["| unet", "| unet #2"]
 
 
+def styles(ax) -> dict[str, tuple]:
+    """Label -> (colour, marker, line style) of every line of an axes."""
+    return {
+        line.get_label(): (to_hex(line.get_color()), line.get_marker(), line.get_linestyle())
+        for line in ax.get_lines()
+    }
+
+
 def test_figure_has_log2_axes_one_line_per_model_and_bands() -> None:
-    figure = scores_figure(PAIR)
+    figure = report_figure(PAIR)
     iou_ax, loc_ax = figure.axes
     assert iou_ax.get_xscale() == "log" and list(iou_ax.get_xticks()) == [4, 8, 16]
-    assert [line.get_label() for line in iou_ax.get_lines()] == ["unet", "pre_seg (oracle)"]
+    assert list(styles(iou_ax)) == ["unet (n=100)", "pre_seg (oracle) (n=100–1,200)"]
     assert [line.get_linestyle() for line in iou_ax.get_lines()] == ["-", "--"]
     assert len(iou_ax.collections) == 2 and len(loc_ax.collections) == 2
     assert list(loc_ax.get_lines()[1].get_ydata()) == [99.6, 99.2, 98.9]
+    assert iou_ax.get_ylim()[0] < 0  # a zero score is drawn above the x axis
+
+
+def test_figure_one_style_per_model_in_both_panels_and_one_legend_outside() -> None:
+    tiny = {**PAIR[0], "submission": {"name": "siamese_unet"}, "levels": [level(4, 24.0, 30.0)]}
+    figure = report_figure([tiny, *PAIR], paper=True)
+    iou_ax, loc_ax = figure.axes
+    iou, loc = styles(iou_ax), styles(loc_ax)
+    for label in set(iou) & set(loc):
+        assert iou[label] == loc[label]
+    drawn = {**iou, **loc}
+    assert len({style[:2] for style in drawn.values()}) == len(drawn)  # colour+marker unique
+    assert drawn["paper: siamese u-net (published)"][2] == ":"
+    paper_colour = drawn["paper: siamese u-net (published)"][0]
+    (errorbar,) = iou_ax.containers  # the single-level record: a point with error bars
+    assert to_hex(errorbar.lines[0].get_color()) == paper_colour
+    assert errorbar.get_label() == "siamese_unet (n=100)"
+    legend = figure.legends[0]
+    assert not iou_ax.get_legend() and not loc_ax.get_legend()
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert "paper: clutt. discriminator (oracle) (published)" in texts  # only in the right panel
+    assert "siamese_unet (n=100)" in texts
+    figure.draw_without_rendering()  # runs the constrained layout
+    box = legend.get_window_extent()
+    for ax in (iou_ax, loc_ax):
+        assert not box.overlaps(ax.get_window_extent())
 
 
 def test_write_report_files(tmp_path: Path) -> None:
@@ -139,11 +177,15 @@ def test_write_report_files(tmp_path: Path) -> None:
     names = sorted(p.name for p in written)
     assert names == sorted(
         [f"{spec.stem}.{ext}" for spec in TABLES for ext in ("md", "csv")]
-        + ["scores.png", "scores.svg"]
+        + ["scores.png", "scores.pdf", "scores.svg"]
     )
     with Image.open(tmp_path / "rep" / "scores.png") as image:
-        assert image.format == "PNG" and image.size == (1500, 600)
-    assert ET.parse(tmp_path / "rep" / "scores.svg").getroot().tag.endswith("svg")
+        assert image.format == "PNG" and image.size == (1950, 720)
+    svg = ET.parse(tmp_path / "rep" / "scores.svg").getroot()
+    assert svg.tag.endswith("svg")
+    texts = ["".join(t.itertext()) for t in svg.iter("{http://www.w3.org/2000/svg}text")]
+    assert "number of characters in the scene" in texts  # text, not outlines: editable
+    assert (tmp_path / "rep" / "scores.pdf").read_bytes().startswith(b"%PDF")
     assert (tmp_path / "rep" / "table1_iou.md").read_text() == table_markdown(PAIR, TABLES[0])
 
 
@@ -172,7 +214,7 @@ def test_report_command_prints_tables_and_writes_files(
     )
     assert result.exit_code == 0, result.output
     assert "Table 1: segmentation accuracy" in result.output and "good" in result.output
-    assert "wrote 5 files" in result.output
+    assert "wrote 6 files" in result.output
     assert (tmp_path / "rep" / "table2_localization.csv").read_text().startswith("model,oracle,4,")
 
 
@@ -200,3 +242,23 @@ def test_report_refuses_mismatched_records(
 def test_report_rejects_unknown_format(record_files: list[Path], monkeypatch, capsys) -> None:
     assert run_main(monkeypatch, ["report", str(record_files[0]), "--format", "md,pdf"]) == 2
     assert "unknown report format pdf; choose from md, csv, tex" in capsys.readouterr().err
+
+
+def test_records_of_one_model_at_different_levels_form_one_row() -> None:
+    per_level = [{**PAIR[0], "levels": [entry]} for entry in PAIR[0]["levels"]]
+    assert table_markdown(per_level, TABLES[0]) == table_markdown([PAIR[0]], TABLES[0])
+    overlapping = table_markdown([PAIR[0], per_level[1]], TABLES[0]).splitlines()
+    assert [line.split(" | ")[0] for line in overlapping[4:]] == ["| unet", "| unet #2"]
+    oracle_part = {**per_level[1], "oracle": True}
+    split = table_markdown([per_level[0], oracle_part], TABLES[0]).splitlines()
+    assert [line.split(" | ")[0] for line in split[4:]] == ["| unet", "| unet (oracle)"]
+
+
+def test_report_command_prints_names_literally(tmp_path: Path) -> None:
+    per_sample = {4: synthetic_scores(np.linspace(0, 1, 30))}
+    record, _ = build_record(tmp_path, "markup", per_sample, n_resamples=200)
+    record["submission"]["name"] = "**[red]x[/red]**"
+    path = write_record(tmp_path / "markup.json", record, per_sample)[0]
+    result = CliRunner().invoke(app, ["report", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "**[red]x[/red]**" in result.output

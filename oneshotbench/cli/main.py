@@ -23,6 +23,7 @@ COMMANDS = {
     "report": "reports",
     "leaderboard": "reports",
     "train": "train",
+    "models": "models",
 }
 
 

@@ -7,14 +7,28 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markdown import Markdown
 from rich.table import Table
+from rich.text import Text
 
 from oneshotbench.errors import OneshotbenchError
-from oneshotbench.leaderboard import Entry, rank_records, write_leaderboard
+from oneshotbench.leaderboard import (
+    Leaderboard,
+    board_header,
+    leaderboard_cells,
+    rank_records,
+    write_leaderboard,
+)
 from oneshotbench.metrics import PerSampleScores
 from oneshotbench.records import check_comparable, load_record
-from oneshotbench.reports import FORMATS, TABLES, table_markdown, write_report
+from oneshotbench.reports import (
+    FORMATS,
+    TABLES,
+    TableSpec,
+    cell_table,
+    dataset_title,
+    scores_frame,
+    write_report,
+)
 
 Records = Annotated[
     list[Path], typer.Argument(help="Result records (JSON) written by `oneshotbench evaluate`.")
@@ -36,6 +50,18 @@ def _formats(text: str) -> tuple[str, ...]:
     return formats
 
 
+def _report_table(records: list[dict], spec: TableSpec, paper: bool) -> Table:
+    """One report table for the terminal; names are printed literally, never as markup."""
+    cells = cell_table(scores_frame(records, paper), spec.metric)
+    table = Table(title=Text(f"{spec.title} — {dataset_title(records[0])}"))
+    table.add_column("model", overflow="fold")
+    for column in cells.columns:
+        table.add_column(str(column), justify="left" if column == "n" else "right")
+    for model, row in zip(cells.index, cells.values, strict=True):
+        table.add_row(*(Text(str(v)) for v in (model, *row)))
+    return table
+
+
 def report(
     records: Records,
     out: Annotated[
@@ -46,7 +72,7 @@ def report(
         str, typer.Option("--format", help="Table formats to write.")
     ] = "md,csv,tex",
     plots: Annotated[
-        bool, typer.Option("--plots/--no-plots", help="Write scores.png and scores.svg.")
+        bool, typer.Option("--plots/--no-plots", help="Write scores.png, .pdf and .svg.")
     ] = True,
     paper: Annotated[
         bool,
@@ -66,31 +92,27 @@ def report(
     recs = [rec for _, rec, _ in loaded]
     console = Console()
     for spec in TABLES:
-        console.print(Markdown(table_markdown(recs, spec, paper)))
+        console.print(_report_table(recs, spec, paper))
     if out is not None:
         written = write_report(recs, out, chosen, plots, paper)
-        console.print(f"wrote {len(written)} files to {out}")
+        console.print(Text(f"wrote {len(written)} files to {out}"))
 
 
-def _rich_table(entries: list[Entry]) -> Table:
-    levels = sorted({level for e in entries for level in e.level_iou})
-    table = Table(title="Leaderboard (mean IoU over clutter levels, %)")
-    for name in ["rank", "model", "oracle", "mean IoU", *[f"IoU {lv}" for lv in levels]]:
-        table.add_column(name, justify="left" if name in ("model", "oracle") else "right")
-    for name in ("Δ vs leader", "p", "significant"):
-        table.add_column(name, justify="right")
-    for e in entries:
-        p = "" if e.p_value is None else ("<0.001" if e.p_value < 1e-3 else f"{e.p_value:.3f}")
-        table.add_row(
-            str(e.rank),
-            e.model,
-            "yes" if e.oracle else "",
-            f"{e.mean_iou:.1f}",
-            *[f"{e.level_iou[lv]:.1f}" if lv in e.level_iou else "–" for lv in levels],
-            "" if e.delta is None else f"{e.delta:+.1f}",
-            p,
-            {None: "", True: "[bold]yes[/]", False: "no"}[e.significant],
+def _rich_table(board: Leaderboard) -> Table:
+    """The leaderboard for the terminal: names never truncated (they wrap), text literal."""
+    cells = leaderboard_cells(board)
+    table = Table(title="Leaderboard", caption=board_header(board), caption_justify="left")
+    width = max((len(name) for name in cells["model"]), default=5)
+    for name in ["rank", *cells.columns]:
+        text = name in ("model", "flags", "n")
+        table.add_column(
+            name,
+            justify="left" if text else "right",
+            min_width=width if name == "model" else None,
+            overflow="fold",
         )
+    for rank, row in zip(cells.index, cells.values, strict=True):
+        table.add_row(*(Text(str(v)) for v in (rank, *row)))
     return table
 
 
@@ -99,17 +121,48 @@ def leaderboard(
     out: Annotated[
         Path | None, typer.Option("--out", help="Directory for leaderboard.md and leaderboard.csv.")
     ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="Directory for index.html, a self-contained web page."),
+    ] = None,
+    common: Annotated[
+        bool,
+        typer.Option(
+            "--common",
+            help="Rank on the levels and samples all records share (recomputing scores and CIs).",
+        ),
+    ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option("--strict", help="Leave out oracle, unsandboxed and invariance-flagged rows."),
+    ] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the paired bootstrap.")] = 0,
     resamples: Annotated[
         int, typer.Option("--resamples", min=100, help="Bootstrap resamples.")
     ] = 10_000,
 ) -> None:
-    """Rank records of the same data by mean IoU; mark significant gaps to the leader (p < 0.05)."""
-    entries = rank_records(_load(records), seed=seed, n_resamples=resamples)
-    Console().print(_rich_table(entries))
+    """Rank records of the same data by mean IoU; mark significant gaps to the leader (p < 0.05).
+
+    Records with the same submission name that cover different levels form one row. Flags:
+    oracle (reads ground truth), unsandboxed, invariance (answers change with batching).
+
+    Example: oneshotbench leaderboard results/*.json --common --html site/
+    """
+    board = rank_records(
+        _load(records), common=common, strict=strict, seed=seed, n_resamples=resamples
+    )
+    console = Console()
+    console.print(_rich_table(board))
+    if board.left_out:
+        console.print(Text(f"left out by --strict: {'; '.join(board.left_out)}"))
     if out is not None:
-        written = write_leaderboard(entries, out)
-        Console().print(f"wrote {', '.join(p.name for p in written)} to {out}")
+        written = write_leaderboard(board, out)
+        console.print(Text(f"wrote {', '.join(p.name for p in written)} to {out}"))
+    if html is not None:
+        from oneshotbench.leaderboard_page import write_page
+
+        page = write_page(board, html)
+        console.print(Text(f"wrote {page}"))
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,158 @@
+"""What models there are: the reference networks, the checkpoints committed beside the results,
+and the scores of the records that used each checkpoint (``oneshotbench models``).
+
+Parameter counts come from networks built on PyTorch's ``meta`` device (shapes only: no memory,
+no initialisation, milliseconds even at paper size) and, for a checkpoint, from its safetensors
+header. A record used a checkpoint when it lists the checkpoint's SHA-256 among its artefacts
+(schema v2) or its ``ONESHOTBENCH_CHECKPOINT`` names the file; older records, which hash no
+artefacts, are matched by model name and level and the link is reported as unverified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+
+from oneshotbench.errors import OneshotbenchError
+from oneshotbench.rows import submission_name
+
+CHECKPOINT_ENV = "ONESHOTBENCH_CHECKPOINT"
+
+
+@dataclass(frozen=True)
+class ReferenceModel:
+    """A registered network and its trainable parameter count per size."""
+
+    name: str
+    description: str
+    oracle: bool
+    stages: tuple[str, ...]
+    parameters: dict[str, int]  # size -> trainable parameters
+
+
+@dataclass(frozen=True)
+class Score:
+    """A record's IoU at one level, as linked to a checkpoint."""
+
+    record: str
+    level: int
+    iou: float
+    iou_ci: tuple[float, float]
+    n: int
+    link: str  # "sha256", "path" or "unverified (name and level)"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A committed checkpoint: what it is, its hash, and the scores recorded with it."""
+
+    path: Path
+    model: str
+    size: str
+    level: int | None
+    step: int | None
+    parameters: int
+    bytes: int
+    sha256: str
+    scores: list[Score]
+
+
+def reference_models() -> list[ReferenceModel]:
+    """Every registered reference network with its parameter count at each size."""
+    import reference_models as registry
+
+    models = []
+    for name in registry.list_models():
+        entry = registry.model_entry(name)
+        counts = {}
+        for size in registry.SIZES:
+            with torch.device("meta"):  # shapes only: no allocation, no initialisation
+                counts[size] = registry.count_parameters(registry.create_model(name, size))
+        models.append(ReferenceModel(name, entry.description, entry.oracle, entry.stages, counts))
+    return models
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _tensor_count(path: Path) -> int:
+    """Number of values stored in a safetensors file (read from its header only)."""
+    with safe_open(str(path), "pt") as handle:
+        return sum(math.prod(handle.get_slice(key).get_shape()) for key in handle.keys())  # noqa: SIM118
+
+
+def _record_scores(record: dict, source: str, link: str, level: int | None) -> list[Score]:
+    return [
+        Score(source, int(e["level"]), e["iou"], tuple(e["iou_ci"]), int(e["n"]), link)
+        for e in record.get("levels", [])
+        if level is None or int(e["level"]) == level
+    ]
+
+
+def _link(record: dict, path: Path, sha256: str, meta: dict) -> str | None:
+    """How ``record`` is known to have used the checkpoint at ``path``, or None."""
+    submission = record.get("submission", {})
+    if any(a.get("sha256") == sha256 for a in submission.get("artifacts", [])):
+        return "sha256"
+    env = submission.get("env") or {}
+    named = env.get(CHECKPOINT_ENV) if isinstance(env, dict) else None
+    if named and Path(named).resolve() == path.resolve():
+        return "path"
+    if "artifacts" in submission:  # hashes were recorded, and this checkpoint is not among them
+        return None
+    levels = {int(e["level"]) for e in record.get("levels", [])}
+    if submission_name(record) == meta.get("model") and meta.get("level") in levels:
+        return "unverified (name and level)"
+    return None
+
+
+def checkpoints(results: Path) -> list[Checkpoint]:
+    """The checkpoints under ``results`` and the scores of the records in ``results`` using them."""
+    results = Path(results)
+    if not results.is_dir():
+        raise OneshotbenchError(f"results directory {results} does not exist")
+    records = []
+    for path in sorted(results.glob("*.json")):
+        try:
+            records.append((str(path), json.loads(path.read_text(encoding="utf-8"))))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise OneshotbenchError(f"cannot read result record {path}: {err}") from err
+    found = []
+    for weights in sorted(results.rglob("*.safetensors")):
+        sidecar = weights.with_suffix(".json")
+        try:
+            meta = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.is_file() else {}
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise OneshotbenchError(f"cannot read checkpoint metadata {sidecar}: {err}") from err
+        digest = _sha256(weights)
+        scores = []
+        for source, record in records:
+            link = _link(record, weights, digest, meta)
+            if link:
+                only = meta.get("level") if link.startswith("unverified") else None
+                scores += _record_scores(record, source, link, only)
+        found.append(
+            Checkpoint(
+                path=weights,
+                model=meta.get("model", "?"),
+                size=meta.get("size", "?"),
+                level=meta.get("level"),
+                step=meta.get("step"),
+                parameters=_tensor_count(weights),
+                bytes=weights.stat().st_size,
+                sha256=digest,
+                scores=scores,
+            )
+        )
+    return found

@@ -1,0 +1,76 @@
+"""`oneshotbench models`: parameter counts, committed checkpoints, and the scores linked to them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+from typer.testing import CliRunner
+
+import reference_models
+from oneshotbench.catalog import checkpoints
+from oneshotbench.catalog import reference_models as catalog_models
+from oneshotbench.cli.main import app, main
+
+
+def test_meta_device_counts_equal_built_models() -> None:
+    counts = {m.name: m.parameters for m in catalog_models()}
+    assert set(counts) == set(reference_models.list_models())
+    assert counts["siamese_unet"] == {"paper": 3_223_922, "tiny": 90_602}  # as in the README
+    for name in counts:
+        built = reference_models.create_model(name, "tiny")  # a real build (tiny is cheap)
+        assert counts[name]["tiny"] == reference_models.count_parameters(built)
+
+
+def level_entry(level: int, iou: float) -> dict:
+    return {"level": level, "n": 50, "iou": iou, "iou_ci": [iou - 1, iou + 1]}
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    run = tmp_path / "results" / "checkpoints" / "unet-L8"
+    run.mkdir(parents=True)
+    weights = run / "checkpoint.safetensors"
+    save_file({"a": torch.zeros(3, 4), "b": torch.zeros(5)}, str(weights))
+    meta = {"model": "siamese_unet", "size": "tiny", "level": 8, "step": 60}
+    (run / "checkpoint.json").write_text(json.dumps(meta))
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    records = {
+        "hashed": {"name": "other_name", "artifacts": [{"path": "x", "sha256": digest}]},
+        "other_weights": {"name": "siamese_unet", "artifacts": [{"path": "y", "sha256": "0"}]},
+        "v1": {"name": "siamese_unet"},
+    }
+    for stem, submission in records.items():
+        record = {"submission": submission, "levels": [level_entry(4, 10.0), level_entry(8, 20.0)]}
+        (tmp_path / "results" / f"{stem}.json").write_text(json.dumps(record))
+    return tmp_path / "results"
+
+
+def test_checkpoints_are_hashed_and_linked_to_the_records_that_used_them(results: Path) -> None:
+    (found,) = checkpoints(results)
+    assert (found.model, found.size, found.level, found.step) == ("siamese_unet", "tiny", 8, 60)
+    assert found.parameters == 17 and found.bytes == found.path.stat().st_size
+    by_record = {(Path(s.record).stem, s.level): s.link for s in found.scores}
+    assert by_record == {
+        ("hashed", 4): "sha256",
+        ("hashed", 8): "sha256",
+        ("v1", 8): "unverified (name and level)",
+    }
+
+
+def test_models_command(results: Path, monkeypatch, capsys) -> None:
+    result = CliRunner().invoke(app, ["models", "--results", str(results)], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert "3,223,922" in result.output and "90,602" in result.output
+    (found,) = checkpoints(results)
+    assert found.sha256 in result.output and "L8: 20.0 [19.0, 21.0], n=50" in result.output
+    monkeypatch.setattr(sys, "argv", ["oneshotbench", "models", "--results", str(results / "no")])
+    with pytest.raises(SystemExit) as done:
+        main()
+    assert done.value.code == 2
+    assert "results directory" in capsys.readouterr().err
