@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from oneshotbench.analysis.glyphs import GlyphAnalysis, analyze_batch
 from oneshotbench.cache import atomic_path, atomic_write_bytes
 from oneshotbench.errors import OneshotbenchError
 from oneshotbench.metrics import PAPER_THRESHOLD, PerSampleScores, SegmentationScores
@@ -199,6 +200,7 @@ class BatchResult:
     scores: PerSampleScores
     wall_s: float
     probe: Probe | None = None
+    analysis: GlyphAnalysis | None = None  # glyph analysis (and saved masks), when on
 
 
 class Journal:
@@ -254,7 +256,8 @@ class Journal:
                     locations = data.get("probe_locations")
                     probe = Probe(data["probe_index"], data["probe_probs"], locations)
                 scores = PerSampleScores.from_arrays({f: data[f] for f in PerSampleScores.FIELDS})
-                done[start] = BatchResult(scores, float(data["wall_s"]), probe)
+                analysis = GlyphAnalysis.from_npz(data, "glyph_")
+                done[start] = BatchResult(scores, float(data["wall_s"]), probe, analysis)
         return done
 
     def save(self, level: int, start: int, result: BatchResult) -> None:
@@ -263,6 +266,8 @@ class Journal:
             arrays.update(probe_index=result.probe.index, probe_probs=result.probe.probs)
             if result.probe.locations is not None:
                 arrays["probe_locations"] = result.probe.locations
+        if result.analysis is not None:
+            arrays.update(result.analysis.arrays("glyph_"))
         with atomic_path(self._path(level, start)) as tmp, open(tmp, "wb") as handle:
             np.savez(handle, **arrays)
 
@@ -379,6 +384,8 @@ class _Run:
     oracle_fields: tuple[str, ...]
     progress: _Progress
     executor: ThreadPoolExecutor
+    analysis: bool = True  # glyph analysis of every batch (oneshotbench.analysis)
+    save_masks: bool = False
 
     def fail(self, fault: WorkerFault, where: str, index: np.ndarray | None = None) -> Exception:
         return _failure(
@@ -445,7 +452,12 @@ class _Run:
                 None if answer.locations is None else answer.locations[chosen],
             )
         scores = _score(answer.samples, answer.probs, answer.locations, self.threshold)
-        result = BatchResult(scores, answer.wall_s, probe)
+        analysis = None
+        if self.analysis:
+            analysis = analyze_batch(
+                answer.samples, answer.probs, self.threshold, masks=self.save_masks
+            )
+        result = BatchResult(scores, answer.wall_s, probe, analysis)
         self.journal.save(plan.level, answer.start, result)
         advance(len(scores))
         return result
@@ -619,6 +631,8 @@ class _Settings:
     progress: bool
     threshold: float
     open_split: OpenSplit
+    analysis: bool = True
+    save_masks: bool = False
 
     @property
     def probe_batch(self) -> int:
@@ -646,6 +660,8 @@ def evaluate(
     progress: bool = True,
     threshold: float = PAPER_THRESHOLD,
     open_split: OpenSplit | None = None,
+    analysis: bool = True,
+    save_masks: bool = False,
 ) -> dict:
     """Score ``submission`` (a protocol-v1 file) and write its record; returns the record.
 
@@ -654,6 +670,8 @@ def evaluate(
     written; ``resume=True`` continues from them. Under ``torchrun`` every process scores its share
     of the batches, process 0 writes the record, and every process returns it. ``None`` switches
     a limit off; ``open_split`` replaces the dataset registry (tests, benchmarks, own data).
+    ``analysis`` stores the glyph analysis of every sample (:mod:`oneshotbench.analysis`) and
+    ``save_masks`` the bit-packed binarised predictions with it.
     Errors a user can fix raise :class:`~oneshotbench.errors.OneshotbenchError`.
     """
     started = time.perf_counter()
@@ -684,6 +702,8 @@ def evaluate(
         progress=progress,
         threshold=threshold,
         open_split=open_split or open_registered_split,
+        analysis=analysis or save_masks,
+        save_masks=save_masks,
     )
     _check_writable(settings.out)  # the last check, and the first thing written
     group = _Group(settings.device)
@@ -727,6 +747,7 @@ def _manifest(s: _Settings, dataset: dict, sizes: dict[int, int]) -> dict:
         "threshold": s.threshold,
         "oracle": s.oracle,
         "invariance_seed": s.bootstrap_seed if s.check_invariance else None,
+        "analysis": [s.analysis, s.save_masks],
     }
 
 
@@ -783,7 +804,9 @@ def _evaluate(s: _Settings, group: _Group, started: float) -> dict:
             for level in s.levels
         ]
         with _Progress(s.progress and group.rank == 0) as bars, ThreadPoolExecutor(1) as pool:
-            run = _Run(s.submission, worker, journal, s.threshold, fields, bars, pool)
+            run = _Run(
+                s.submission, worker, journal, s.threshold, fields, bars, pool, s.analysis, s.save_masks
+            )
             scored = {plan.level: run.level(plan) for plan in plans}
             invariance = {
                 plan.level: run.invariance(
@@ -793,7 +816,8 @@ def _evaluate(s: _Settings, group: _Group, started: float) -> dict:
                 if s.check_invariance
             }
     shares = {
-        level: ([b.scores for b in batches], wall) for level, (batches, wall) in scored.items()
+        level: ([b.scores for b in batches], wall, [b.analysis for b in batches])
+        for level, (batches, wall) in scored.items()
     }
     gathered = group.gather((shares, invariance))
     record = None
@@ -845,5 +869,15 @@ def _write_record(
         invariance=invariance,
         extra={"batch_size": s.batch_size, "processes": processes, "protocol_version": 1},
     )
-    json_path, _ = write_record(s.out, record, per_sample)
+    analysed = {
+        level: [a for shares, _ in gathered for a in shares[level][2] if a is not None]
+        for level in s.levels
+    }
+    glyph_arrays = {
+        key: array
+        for level, parts in analysed.items()
+        if parts
+        for key, array in GlyphAnalysis.merge(parts).arrays(f"level{level}_glyph_").items()
+    }
+    json_path, _ = write_record(s.out, record, per_sample, extra_arrays=glyph_arrays)
     return json.loads(json_path.read_text())

@@ -171,6 +171,12 @@ def evaluate(
         typer.Option(help="Omniglot folder or zips (default: the cache, else download)."),
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars on stderr.")] = True,
+    analysis: Annotated[
+        bool, typer.Option(help="Store each sample's glyph analysis (see oneshotbench analyze).")
+    ] = True,
+    save_masks: Annotated[
+        bool, typer.Option(help="Also store the binarised predictions, bit-packed (galleries).")
+    ] = False,
 ) -> None:
     record_path = out or runner.default_out_path(
         submission, split, private=private_seed_file is not None
@@ -194,6 +200,8 @@ def evaluate(
             oracle=oracle,
             omniglot=omniglot,
             progress=progress,
+            analysis=analysis,
+            save_masks=save_masks,
         )
     except KeyboardInterrupt:
         journal = runner.journal_path(record_path)
