@@ -804,9 +804,8 @@ def _evaluate(s: _Settings, group: _Group, started: float) -> dict:
             for level in s.levels
         ]
         with _Progress(s.progress and group.rank == 0) as bars, ThreadPoolExecutor(1) as pool:
-            run = _Run(
-                s.submission, worker, journal, s.threshold, fields, bars, pool, s.analysis, s.save_masks
-            )
+            run = _Run(s.submission, worker, journal, s.threshold, fields, bars, pool)
+            run.analysis, run.save_masks = s.analysis, s.save_masks  # the glyph-analysis hook
             scored = {plan.level: run.level(plan) for plan in plans}
             invariance = {
                 plan.level: run.invariance(
