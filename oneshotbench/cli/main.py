@@ -22,6 +22,7 @@ COMMANDS = {
     "report": "reports",
     "leaderboard": "reports",
     "train": "train",
+    "analyze": "analyze",
 }
 
 
