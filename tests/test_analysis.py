@@ -3,6 +3,8 @@ synthetic glyphs), and invariance to batch size through ``evaluate``."""
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +19,12 @@ from oneshotbench.analysis.glyphs import (
     pack_masks,
     unpack_masks,
 )
+from oneshotbench.analysis.page import build_report, default_out_dir, oracle_normalised
+from oneshotbench.analysis.summary import load_analysed
+from oneshotbench.cli.main import main
 from oneshotbench.datasets import load_split
 from oneshotbench.generator.canonical import T_VISIBLE
+from oneshotbench.records import load_record
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -119,24 +125,53 @@ def _slice(batch, part: slice) -> dict:
     }
 
 
-def test_evaluate_stores_the_same_analysis_for_any_batch_size(synthetic, tmp_path) -> None:
+def _evaluate(synthetic, submission: Path, out: Path, **options) -> Path:
     def open_split(split, level, omniglot, master_seed):
         return load_split(split, level, glyphs=synthetic, master_seed=master_seed)
 
+    settings = {"levels": (4, 16), "samples": 30, "batch_size": 16, "save_masks": True}
+    runner.evaluate(
+        submission,
+        out=out,
+        open_split=open_split,
+        progress=False,
+        memory_limit=None,
+        **{**settings, **options},
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def records(synthetic, tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("records")
+    oracle = folder / "oracle_target.py"
+    oracle.write_text(ORACLE_TARGET)
+    return {
+        "chance": _evaluate(synthetic, ROOT / "submissions" / "chance.py", folder / "chance.json"),
+        "oracle": _evaluate(synthetic, oracle, folder / "oracle.json", oracle=True),
+    }
+
+
+ORACLE_TARGET = """
+import torch
+ORACLE_FIELDS = ("instance_map",)
+def make_predictor(device):
+    def predict(targets, scenes, oracle):
+        instance_map = oracle["instance_map"]
+        return instance_map == instance_map.flatten(1).amax(1)[:, None, None]
+    return predict
+"""
+
+
+def test_evaluate_stores_the_same_analysis_for_any_batch_size(synthetic, records) -> None:
+    other = _evaluate(
+        synthetic,
+        ROOT / "submissions" / "chance.py",
+        records["chance"].with_name("b7.json"),
+        batch_size=7,
+    )
     stored = []
-    for batch_size in (7, 16):
-        out = tmp_path / f"b{batch_size}.json"
-        runner.evaluate(
-            ROOT / "submissions" / "chance.py",
-            levels=(4, 16),
-            samples=30,
-            batch_size=batch_size,
-            out=out,
-            open_split=open_split,
-            progress=False,
-            memory_limit=None,
-            save_masks=True,
-        )
+    for out in (records["chance"], other):
         with np.load(out.with_name(f"{out.stem}.samples.npz")) as data:
             stored.append({k: data[k] for k in data.files})
     first, second = stored
@@ -145,3 +180,80 @@ def test_evaluate_stores_the_same_analysis_for_any_batch_size(synthetic, tmp_pat
     for key in first:
         np.testing.assert_array_equal(first[key], second[key], err_msg=key)
     assert np.array_equal(first["level16_glyph_index"], first["level16_index"])
+
+
+def cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["oneshotbench", *args])
+    monkeypatch.setenv("COLUMNS", "200")
+    try:
+        main()
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_analyze_json_page_and_decomposition(records, monkeypatch, capsys, tmp_path) -> None:
+    out = tmp_path / "analysis.json"
+    code, stdout, _ = cli(
+        monkeypatch, capsys, "analyze", str(records["chance"]), str(records["oracle"]),
+        "--json", str(out), "--out", str(tmp_path / "page"),
+    )  # fmt: skip
+    assert code == 0 and "Detection vs segmentation" in stdout
+    result = json.loads(out.read_text())
+    chance, oracle = result["records"]
+    assert chance["record"] == str(records["chance"]) and chance["name"] == "chance"
+    record, scores = load_record(records["chance"])
+    for level, entry in chance["levels"].items():
+        assert set(entry) == {
+            "n", "detection_rate", "iou_detected", "iou_missed", "pred_share_target",
+            "pred_share_distractors", "pred_share_background", "confusions",
+        }  # fmt: skip
+        assert entry["n"] == 30
+        fractions = [v for k, v in entry.items() if k not in ("n", "confusions")]
+        assert all(v is None or 0 <= v <= 1 for v in fractions)
+        d = entry["detection_rate"]
+        decomposed = d * (entry["iou_detected"] or 0) + (1 - d) * (entry["iou_missed"] or 0)
+        assert decomposed == pytest.approx(np.mean(scores[int(level)].iou))
+        assert entry["pred_share_background"] == 0  # chance predicts whole coloured pieces
+    for entry in oracle["levels"].values():
+        visible = entry["detection_rate"]
+        assert entry["iou_detected"] == 1 and entry["pred_share_target"] == 1
+        assert entry["iou_missed"] in (None, 1)  # only invisible targets are missed
+        assert 0.5 < visible <= 1
+    page = (tmp_path / "page" / "index.html").read_text()
+    assert "0-chance-difficulty.png" in page
+    assert "does not match the record" in page  # synthetic glyphs: no gallery
+    for suffix in ("png", "svg", "pdf"):
+        assert (tmp_path / "page" / f"0-chance-difficulty.{suffix}").stat().st_size > 1000
+
+
+def test_oracle_normalised_scores(records, synthetic) -> None:
+    model, oracle = load_analysed(records["chance"]), load_analysed(records["oracle"])
+    ratios = oracle_normalised(model, oracle)
+    for level, ratio in ratios.items():
+        expected = np.mean(model.scores[int(level)].iou) / np.mean(oracle.scores[int(level)].iou)
+        assert ratio == pytest.approx(expected)
+
+
+def test_default_output_beside_the_record_and_gallery(records, synthetic, tmp_path) -> None:
+    def open_split(split, level, version):
+        return load_split(split, level, glyphs=synthetic)
+
+    analysed = load_analysed(records["chance"])
+    out = default_out_dir(records["chance"])
+    assert out == records["chance"].with_name("chance.analysis")
+    report = build_report([analysed], out, gallery_size=2, open_split=open_split)
+    assert report.index == out / "index.html" and not report.notes
+    assert (out / "0-chance-L16-worst.png").is_file()
+    private = load_analysed(records["chance"])
+    private.record["dataset"]["private"] = True
+    report = build_report([private], tmp_path, open_split=open_split)
+    assert "private" in report.notes[0] and "secret" in report.notes[0]
+
+
+def test_records_without_analysis_are_refused(monkeypatch, capsys) -> None:
+    old = ROOT / "results" / "chance.json"
+    code, _, err = cli(monkeypatch, capsys, "analyze", str(old))
+    assert code == 2 and "re-evaluate" in err and "Traceback" not in err

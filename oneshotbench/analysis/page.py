@@ -8,8 +8,10 @@ gallery is skipped with a note saying why.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import jinja2
 import numpy as np
@@ -58,8 +60,23 @@ def oracle_normalised(analysed: AnalysedRecord, oracle: AnalysedRecord) -> dict[
     return ratios
 
 
-def _gallery_source(analysed: AnalysedRecord, omniglot: Path | None):
-    """An opener of the record's split per level, or a note saying why there is no gallery."""
+OpenSplit = Callable[[str, int, int], Any]
+"""(split, level, dataset version) -> a split with ``get(indices)`` and ``fingerprint``."""
+
+
+def open_registered(omniglot: Path | None) -> OpenSplit:
+    """The registry's splits, with Omniglot from ``omniglot`` (default: the cache)."""
+
+    def open_split(split: str, level: int, version: int):
+        from oneshotbench.datasets import load_split  # heavy: only when a gallery is drawn
+
+        return load_split(split, level, version=version, omniglot=omniglot)
+
+    return open_split
+
+
+def _gallery_source(analysed: AnalysedRecord, open_split: OpenSplit):
+    """The record's split per level, or a note saying why there is no gallery."""
     dataset = analysed.record["dataset"]
     if not analysed.has_masks:
         return None, f"{analysed.path}: no gallery — evaluate with --save-masks to keep predictions"
@@ -71,28 +88,26 @@ def _gallery_source(analysed: AnalysedRecord, omniglot: Path | None):
     if dataset.get("name") != "cluttered-omniglot":
         name = dataset.get("name")
         return None, f"{analysed.path}: no gallery — dataset {name!r} is not in the registry"
-    from oneshotbench.datasets import load_split  # heavy: only when a gallery is drawn
-
-    def open_level(level: int):
-        split = load_split(dataset["split"], level, version=dataset["version"], omniglot=omniglot)
+    splits = {}
+    for level in sorted(analysed.glyphs):
+        split = open_split(dataset["split"], level, dataset["version"])
         if split.fingerprint != dataset["fingerprints"].get(str(level)):
-            raise OneshotbenchError(
-                f"the regenerated {dataset['split']} split at level {level} does not match the "
-                f"fingerprint in {analysed.path}; the gallery would show other scenes"
+            return None, (
+                f"{analysed.path}: no gallery — the regenerated {dataset['split']} split at level "
+                f"{level} does not match the record's fingerprint (other Omniglot data?), so it "
+                "would show other scenes"
             )
-        return split
+        splits[level] = split
+    return splits, None
 
-    return open_level, None
 
-
-def _galleries(analysed: AnalysedRecord, out: Path, stem: str, size: int, omniglot) -> tuple:
-    open_level, note = _gallery_source(analysed, omniglot)
-    if open_level is None:
+def _galleries(analysed: AnalysedRecord, out: Path, stem: str, size: int, open_split) -> tuple:
+    splits, note = _gallery_source(analysed, open_split)
+    if splits is None:
         return [], [note]
     shown = []
-    for level in sorted(analysed.glyphs):
+    for level, split in splits.items():
         glyphs, scores = analysed.glyphs[level], analysed.scores[level]
-        split = open_level(level)
         for kind, picks in gallery_picks(
             scores.iou, glyphs["detected"], glyphs["target_visible"], size
         ).items():
@@ -133,9 +148,13 @@ def build_report(
     *,
     oracle: AnalysedRecord | None = None,
     gallery_size: int = 4,
-    omniglot: Path | None = None,
+    open_split: OpenSplit | None = None,
 ) -> Report:
-    """Summaries, oracle ratios, difficulty curves (PNG/SVG/PDF), galleries and ``index.html``."""
+    """Summaries, oracle ratios, difficulty curves (PNG/SVG/PDF), galleries and ``index.html``.
+
+    ``open_split`` regenerates gallery scenes (default: the registry with the cached Omniglot).
+    """
+    open_split = open_split or open_registered(None)
     report = Report(
         summaries=[summarize(r) for r in records],
         mean_iou={
@@ -153,7 +172,7 @@ def build_report(
         for fmt in CURVE_FORMATS:
             figure.savefig(curves.with_suffix(f".{fmt}"), dpi=100)
             report.files.append(curves.with_suffix(f".{fmt}"))
-        galleries, notes = _galleries(analysed, out, stem, gallery_size, omniglot)
+        galleries, notes = _galleries(analysed, out, stem, gallery_size, open_split)
         report.files += [out / g["file"] for g in galleries]
         report.notes += notes
         sections.append(

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from oneshotbench.analysis.page import Report, build_report, default_out_dir
+from oneshotbench.analysis.page import Report, build_report, default_out_dir, open_registered
 from oneshotbench.analysis.summary import load_analysed
 from oneshotbench.errors import OneshotbenchError
 
@@ -108,7 +108,11 @@ def analyze(
     reference = load_analysed(oracle) if oracle else None
     folder = out or default_out_dir(records[0])
     report = build_report(
-        analysed, folder, oracle=reference, gallery_size=gallery_size, omniglot=omniglot
+        analysed,
+        folder,
+        oracle=reference,
+        gallery_size=gallery_size,
+        open_split=open_registered(omniglot),
     )
     console = Console()
     console.print(decomposition_table(report))
