@@ -93,7 +93,10 @@ def gallery_figure(
         _outline(axes[row, 3], mask[row], "cyan")
         if chosen[row] > 0:
             _outline(axes[row, 3], instance_map[row] == chosen[row], "orange")
-    figure.suptitle(title, fontsize=10)
+    figure.suptitle(
+        f"{title}\nwhite: predicted pixels; orange outline: chosen glyph; cyan outline: target",
+        fontsize=9,
+    )
     return figure
 
 

@@ -27,17 +27,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from oneshotbench.generator.canonical import (
-    T_B,
-    T_CHAR,
-    T_G,
-    T_H,
-    T_R,
-    T_VISIBLE,
-    T_W,
-    T_X,
-    T_Y,
-)
 from oneshotbench.metrics import binarize
 
 SIMILAR_COLOUR = 48.0
@@ -137,6 +126,8 @@ def analyze_batch(
 
 def _box_overlap(table: np.ndarray, t: np.ndarray) -> np.ndarray:
     """bool [B, L]: glyph box k intersects the box of row ``t`` (int64 [B, 12])."""
+    from oneshotbench.generator.canonical import T_H, T_W, T_X, T_Y
+
     x, y, w, h = (table[..., c] for c in (T_X, T_Y, T_W, T_H))
     tx, ty, tw, th = (t[:, None, c] for c in (T_X, T_Y, T_W, T_H))
     return (x < tx + tw) & (tx < x + w) & (y < ty + th) & (ty < y + h)
@@ -152,6 +143,20 @@ def analyze_glyphs(
     """Analyse a batch: binarised predictions bool [B,H,W], instance maps [B,H,W] (0 background,
     k = k-th pasted glyph, the target = level), the kernel's per-glyph table [B, level, 12] and the
     alphabet of every character id."""
+    # the table's columns live in the numba-compiled generator module: imported on first use,
+    # so that importing the runner does not pay for numba
+    from oneshotbench.generator.canonical import (
+        T_B,
+        T_CHAR,
+        T_G,
+        T_H,
+        T_R,
+        T_VISIBLE,
+        T_W,
+        T_X,
+        T_Y,
+    )
+
     n, level = table.shape[:2]
     bins = level + 1
     key = instance_map.reshape(n, -1).astype(np.int64)
