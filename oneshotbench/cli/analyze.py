@@ -107,13 +107,18 @@ def analyze(
     analysed = [load_analysed(path) for path in records]
     reference = load_analysed(oracle) if oracle else None
     folder = out or default_out_dir(records[0])
-    report = build_report(
-        analysed,
-        folder,
-        oracle=reference,
-        gallery_size=gallery_size,
-        open_split=open_registered(omniglot),
-    )
+    try:
+        report = build_report(
+            analysed,
+            folder,
+            oracle=reference,
+            gallery_size=gallery_size,
+            open_split=open_registered(omniglot),
+        )
+    except OSError as err:
+        raise OneshotbenchError(
+            f"cannot write the analysis to {folder}: {err.strerror or err}"
+        ) from None
     console = Console()
     console.print(decomposition_table(report))
     console.print(confusion_table(report))
