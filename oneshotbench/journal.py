@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from oneshotbench.analysis.glyphs import GlyphAnalysis
 from oneshotbench.cache import atomic_path, atomic_write_bytes
 from oneshotbench.errors import OneshotbenchError
 from oneshotbench.metrics import PerSampleScores
@@ -59,6 +60,7 @@ class BatchResult:
     scores: PerSampleScores
     wall_s: float
     probe: Probe | None = None
+    analysis: GlyphAnalysis | None = None  # glyph analysis (and saved masks), when on
 
     def arrays(self) -> dict[str, np.ndarray]:
         arrays = {**self.scores.arrays(), "wall_s": np.float64(self.wall_s)}
@@ -66,6 +68,8 @@ class BatchResult:
             arrays.update(probe_index=self.probe.index, probe_probs=self.probe.probs)
             if self.probe.locations is not None:
                 arrays["probe_locations"] = self.probe.locations
+        if self.analysis is not None:
+            arrays.update(self.analysis.arrays("glyph_"))
         return arrays
 
     @classmethod
@@ -74,7 +78,7 @@ class BatchResult:
         if "probe_index" in data:
             probe = Probe(data["probe_index"], data["probe_probs"], data.get("probe_locations"))
         scores = PerSampleScores.from_arrays({f: data[f] for f in PerSampleScores.FIELDS})
-        return cls(scores, float(data["wall_s"]), probe)
+        return cls(scores, float(data["wall_s"]), probe, GlyphAnalysis.from_npz(data, "glyph_"))
 
 
 def _mac(key: bytes, name: str, arrays: dict[str, np.ndarray]) -> bytes:

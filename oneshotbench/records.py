@@ -265,13 +265,17 @@ def _npz_key(level: int, field: str) -> str:
 
 
 def write_record(
-    path: Path, record: dict, per_sample: dict[int, PerSampleScores]
+    path: Path,
+    record: dict,
+    per_sample: dict[int, PerSampleScores],
+    extra_arrays: dict[str, np.ndarray] | None = None,
 ) -> tuple[Path, Path]:
     """Write the per-sample side file and the JSON record that names and hashes it.
 
     Both are written to temporary files and renamed into place only when both are complete, the
     side file first, so a failure never leaves a half-written or mismatched pair (a mismatch
     would also be caught by the hash). The written JSON has a ``per_sample`` key added.
+    ``extra_arrays`` are added to the side file as they are (optional keys, e.g. glyph analysis).
     """
     path = Path(path)
     side = samples_path(path)
@@ -281,6 +285,7 @@ def write_record(
         for level, scores in sorted(per_sample.items())
         for field, array in scores.arrays().items()
     }
+    arrays.update(extra_arrays or {})
     np.savez_compressed(buffer, **arrays)
     payload = buffer.getvalue()
     full = {

@@ -28,6 +28,7 @@ import torch
 
 from oneshotbench import protocol
 from oneshotbench import sandbox as sandboxing
+from oneshotbench.analysis.glyphs import GlyphAnalysis, analyze_batch
 from oneshotbench.cache import cache_root
 from oneshotbench.errors import OneshotbenchError
 from oneshotbench.journal import JOURNAL_FORMAT, BatchResult, Journal, Probe, journal_path
@@ -248,6 +249,8 @@ class _Run:
     oracle_fields: tuple[str, ...]
     progress: _Progress
     executor: ThreadPoolExecutor
+    analysis: bool = True  # glyph analysis of every batch (oneshotbench.analysis)
+    save_masks: bool = False
 
     def fail(self, fault: WorkerFault, where: str, index: np.ndarray | None = None) -> Exception:
         return _failure(
@@ -314,7 +317,12 @@ class _Run:
                 None if answer.locations is None else answer.locations[chosen],
             )
         scores = _score(answer.samples, answer.probs, answer.locations, self.threshold)
-        result = BatchResult(scores, answer.wall_s, probe)
+        analysis = None
+        if self.analysis:
+            analysis = analyze_batch(
+                answer.samples, answer.probs, self.threshold, masks=self.save_masks
+            )
+        result = BatchResult(scores, answer.wall_s, probe, analysis)
         self.journal.save(plan.level, answer.start, result)
         advance(len(scores))
         return result
@@ -493,6 +501,8 @@ class _Settings:
     name: str
     tags: tuple[str, ...]
     artifacts: tuple[Path, ...]
+    analysis: bool = True
+    save_masks: bool = False
 
     @property
     def probe_batch(self) -> int:
@@ -525,6 +535,8 @@ def evaluate(
     name: str | None = None,
     tags: Sequence[str] = (),
     overwrite: bool = False,
+    analysis: bool = True,
+    save_masks: bool = False,
 ) -> dict:
     """Score ``submission`` (a protocol-v1 file) and write its record; returns the record.
 
@@ -540,6 +552,8 @@ def evaluate(
     ``tags`` identify the model in the record; an existing record at the default path is
     refused unless ``overwrite`` (or ``resume``). Errors a user can fix raise
     :class:`~oneshotbench.errors.OneshotbenchError`.
+    ``analysis`` stores the glyph analysis of every sample (:mod:`oneshotbench.analysis`) and
+    ``save_masks`` the bit-packed binarised predictions with it.
     """
     started = time.perf_counter()
     submission = Path(submission)
@@ -593,6 +607,8 @@ def evaluate(
         name=name,
         tags=tuple(tags),
         artifacts=tuple(artifacts),
+        analysis=analysis or save_masks,
+        save_masks=save_masks,
     )
     _check_writable(settings.out)  # the last check, and the first thing written
     group = _Group(settings.device)
@@ -638,6 +654,7 @@ def _manifest(s: _Settings, dataset: dict, sizes: dict[int, int]) -> dict:
         "threshold": s.threshold,
         "oracle": s.oracle,
         "invariance_seed": s.bootstrap_seed if s.check_invariance else None,
+        "analysis": [s.analysis, s.save_masks],
     }
 
 
@@ -734,6 +751,7 @@ def _evaluate(s: _Settings, group: _Group, started: float) -> dict:
         ]
         with _Progress(s.progress and group.rank == 0) as bars, ThreadPoolExecutor(1) as pool:
             run = _Run(s.submission, worker, journal, s.threshold, fields, bars, pool)
+            run.analysis, run.save_masks = s.analysis, s.save_masks  # the glyph-analysis hook
             scored = {plan.level: run.level(plan) for plan in plans}
             invariance = {
                 plan.level: run.invariance(
@@ -743,7 +761,8 @@ def _evaluate(s: _Settings, group: _Group, started: float) -> dict:
                 if s.check_invariance
             }
     shares = {
-        level: ([b.scores for b in batches], wall) for level, (batches, wall) in scored.items()
+        level: ([b.scores for b in batches], wall, [b.analysis for b in batches])
+        for level, (batches, wall) in scored.items()
     }
     gathered = group.gather((shares, invariance))
     record = None
@@ -813,5 +832,15 @@ def _write_record(
         ),
         sandbox=s.sandbox,
     )
-    json_path, _ = write_record(s.out, record, per_sample)
+    analysed = {
+        level: [a for shares, _ in gathered for a in shares[level][2] if a is not None]
+        for level in s.levels
+    }
+    glyph_arrays = {
+        key: array
+        for level, parts in analysed.items()
+        if parts
+        for key, array in GlyphAnalysis.merge(parts).arrays(f"level{level}_glyph_").items()
+    }
+    json_path, _ = write_record(s.out, record, per_sample, extra_arrays=glyph_arrays)
     return json.loads(json_path.read_text())

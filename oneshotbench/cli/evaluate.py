@@ -204,6 +204,12 @@ def evaluate(
     overwrite: Annotated[
         bool, typer.Option(help="Replace an existing record at the default output path.")
     ] = False,
+    analysis: Annotated[
+        bool, typer.Option(help="Store each sample's glyph analysis (see oneshotbench analyze).")
+    ] = True,
+    save_masks: Annotated[
+        bool, typer.Option(help="Also store the binarised predictions, bit-packed (galleries).")
+    ] = False,
 ) -> None:
     mode, warning = sandboxing.resolve_mode(sandbox)
     if warning:
@@ -235,6 +241,8 @@ def evaluate(
             name=name,
             tags=tag or (),
             overwrite=overwrite,
+            analysis=analysis,
+            save_masks=save_masks,
         )
     except KeyboardInterrupt:
         journal = runner.journal_path(record_path)

@@ -24,6 +24,7 @@ COMMANDS = {
     "leaderboard": "reports",
     "train": "train",
     "models": "models",
+    "analyze": "analyze",
 }
 
 
