@@ -480,8 +480,10 @@ class _Run:
             advance(len(chosen))
         rerun = PerSampleScores.merge(parts)
         position = np.searchsorted(main.index, rerun.index)
+        fed = reference.index[order]  # the order the re-run actually used
         return {
             "samples": len(order),
+            "shuffled": bool(np.any(fed[1:] < fed[:-1])),
             "max_prob_deviation": prob_dev,
             "max_location_deviation": loc_dev,
             "max_iou_deviation": float(np.abs(rerun.iou - main.iou[position]).max()),
@@ -577,6 +579,7 @@ def _combine_invariance(
         ]  # noqa: E501
         per_level[str(level)] = {
             "samples": sum(p["samples"] for p in parts),
+            "shuffled": any(p["shuffled"] for p in parts),
             "max_prob_deviation": max((p["max_prob_deviation"] for p in parts), default=0.0),
             "max_location_deviation": max(locations, default=None),
             "max_iou_deviation": max((p["max_iou_deviation"] for p in parts), default=0.0),
@@ -588,7 +591,7 @@ def _combine_invariance(
     return {
         "samples": sum(v["samples"] for v in per_level.values()),
         "batch_size": batch_size,
-        "order": "shuffled",
+        "order": "shuffled" if all(v["shuffled"] for v in per_level.values()) else "sorted",
         "seed": seed,
         "tolerance": INVARIANCE_TOLERANCE,
         "max_prob_deviation": worst,
