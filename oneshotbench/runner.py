@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ import torch
 from oneshotbench.cache import atomic_path, atomic_write_bytes
 from oneshotbench.errors import OneshotbenchError
 from oneshotbench.metrics import PAPER_THRESHOLD, PerSampleScores, SegmentationScores
-from oneshotbench.protocol import SubmissionError
+from oneshotbench.protocol import SubmissionError, SubmissionWarning, missing_version_warning
 from oneshotbench.records import make_record, summarize_level, write_record
 from oneshotbench.worker import Limits, WorkerFault, WorkerHandle
 
@@ -201,6 +202,25 @@ class BatchResult:
     probe: Probe | None = None
 
 
+def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
+    """Nested dicts -> {"dataset.fingerprints.4": value, ...}, to name each differing setting."""
+    flat: dict[str, object] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _brief(value: object) -> str:
+    """A setting as shown in a message: hashes cut to 12 characters, missing ones as 'absent'."""
+    if value is None:
+        return "absent"
+    text = repr(value)
+    return text[:13] + "…'" if isinstance(value, str) and len(value) > 16 else text
+
+
 class Journal:
     """Finished batches of one run, one small ``.npz`` each, beside the record.
 
@@ -230,11 +250,14 @@ class Journal:
             old = json.loads((self.directory / "run.json").read_text())
         except (OSError, ValueError):
             old = {}
-        differ = [k for k in sorted(set(manifest) | set(old)) if old.get(k) != manifest.get(k)]
+        old, new = _flatten(old), _flatten(manifest)
+        differ = [k for k in sorted(set(new) | set(old)) if old.get(k) != new.get(k)]
         if differ:
-            shown = "; ".join(f"{k}: {old.get(k)!r} then, {manifest.get(k)!r} now" for k in differ)
+            shown = "".join(
+                f"\n  {k}: {_brief(old.get(k))} then, {_brief(new.get(k))} now" for k in differ
+            )
             raise OneshotbenchError(
-                f"cannot resume from {self.directory}: the run differs ({shown}). Rerun with the "
+                f"cannot resume from {self.directory}: the run differs in{shown}\nRerun with the "
                 "original settings, or delete that folder to start over"
             )
 
@@ -661,8 +684,15 @@ def evaluate(
     """
     started = time.perf_counter()
     submission = Path(submission)
+    if submission.is_dir():
+        example = next(iter(sorted(submission.glob("*.py"))), submission / "submission.py")
+        raise SubmissionError(
+            f"{submission} is a folder; a submission is one Python file, e.g. {example}"
+        )
     if not submission.is_file():
         raise SubmissionError(f"submission file {submission} does not exist")
+    if (warning := missing_version_warning(submission)) is not None:
+        warnings.warn(warning, SubmissionWarning, stacklevel=2)
     _check_count("samples", samples)
     _check_count("batch size", batch_size, allow_none=False)
     for name, limit in (("batch timeout", batch_timeout), ("timeout", timeout)):
@@ -768,6 +798,13 @@ def _evaluate(s: _Settings, group: _Group, started: float) -> dict:
         splits = {
             level: s.open_split(s.split, level, s.omniglot, master_seed) for level in s.levels
         }
+        wanted = s.samples or 0
+        short = [f"level {lv}: {len(sp):,}" for lv, sp in splits.items() if wanted > len(sp)]
+        if short:
+            raise OneshotbenchError(
+                f"cannot score {wanted:,} samples per level: {s.split} holds fewer "
+                f"({'; '.join(short)}); ask for fewer, or leave the sample count out to score all"
+            )
         sizes = {level: min(len(split), s.samples or len(split)) for level, split in splits.items()}
         dataset = _dataset_entry(s, splits)
         journal = Journal(directory, _manifest(s, dataset, sizes), resume=s.resume)
