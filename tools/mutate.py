@@ -250,7 +250,7 @@ MUTANTS = (
         "resume-refuses-other-settings",
         "--resume refuses a journal written with other settings",
         "oneshotbench/runner.py",
-        "if old.get(k) != manifest.get(k)]",
+        "if old.get(k) != new.get(k)]",
         "if False]",
         ("tests/test_evaluate.py::test_resume_after_a_crash_equals_an_uninterrupted_run",),
     ),
@@ -308,6 +308,14 @@ MUTANTS = (
         "    if False:\n",
         ("tests/test_evaluate.py::test_oracle_needs_the_flag_and_is_marked",),
     ),
+    Mutant(
+        "isolation-oracle-record-marked",
+        'a record made with ground truth carries "oracle": true',
+        "oneshotbench/runner.py",
+        "            oracle=bool(fields),\n",
+        "            oracle=False,\n",
+        ("tests/test_evaluate.py::test_oracle_needs_the_flag_and_is_marked",),
+    ),
     # --- records and their checks --------------------------------------------------------------
     Mutant(
         "records-side-file-hash",
@@ -324,6 +332,14 @@ MUTANTS = (
         '    if a["metrics"].get("threshold") != b["metrics"].get("threshold"):\n',
         "    if False:\n",
         ("tests/test_records.py", "tests/test_leaderboard.py"),
+    ),
+    Mutant(
+        "records-schema-version-checked",
+        "a record of an unknown schema version is refused",
+        "oneshotbench/records.py",
+        '    if record["schema_version"] != SCHEMA_VERSION:\n',
+        "    if False:\n",
+        ("tests/test_records.py",),
     ),
     # --- leaderboard refusals and significance -------------------------------------------------
     Mutant(
@@ -380,6 +396,14 @@ MUTANTS = (
         "corrupt checkpoint weights are detected (SHA-256 in the sidecar)",
         "reference_models/checkpoint.py",
         "    if _digest(blob) != expected_sha256:\n",
+        "    if False:\n",
+        ("tests/test_checkpoint.py",),
+    ),
+    Mutant(
+        "checkpoint-model-checked",
+        "a checkpoint of another model is refused",
+        "reference_models/checkpoint.py",
+        "    if expected is not None and info.model not in expected:\n",
         "    if False:\n",
         ("tests/test_checkpoint.py",),
     ),
