@@ -106,6 +106,25 @@ def _run_key(directory: Path) -> bytes:
     return path.read_bytes()
 
 
+def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
+    """Nested dicts -> {"dataset.fingerprints.4": value, ...}, to name each differing setting."""
+    flat: dict[str, object] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _brief(value: object) -> str:
+    """A setting as shown in a message: hashes cut to 12 characters, missing ones as 'absent'."""
+    if value is None:
+        return "absent"
+    text = repr(value)
+    return text[:13] + "…'" if isinstance(value, str) and len(value) > 16 else text
+
+
 class Journal:
     """Finished batches of one run, one small ``.npz`` each, beside the record.
 
@@ -149,11 +168,14 @@ class Journal:
                 f"batches were scored ({' and '.join(changed)} differ), so they would mix two "
                 f"submissions; {start_over}"
             )
-        differ = [k for k in sorted(set(manifest) | set(old)) if old.get(k) != manifest.get(k)]
+        old, new = _flatten(old), _flatten(manifest)
+        differ = [k for k in sorted(set(new) | set(old)) if old.get(k) != new.get(k)]
         if differ:
-            shown = "; ".join(f"{k}: {old.get(k)!r} then, {manifest.get(k)!r} now" for k in differ)
+            shown = "".join(
+                f"\n  {k}: {_brief(old.get(k))} then, {_brief(new.get(k))} now" for k in differ
+            )
             raise OneshotbenchError(
-                f"cannot resume from {self.directory}: the run differs ({shown}). Rerun with the "
+                f"cannot resume from {self.directory}: the run differs in{shown}\nRerun with the "
                 "original settings, or delete that folder to start over"
             )
 

@@ -44,6 +44,30 @@ class SubmissionError(OneshotbenchError):
     """The submission file is missing, does not import, or does not follow the protocol."""
 
 
+class SubmissionWarning(UserWarning):
+    """Something a submission should fix but that does not stop its evaluation."""
+
+
+def missing_version_warning(path: Path) -> str | None:
+    """A one-line warning when the file declares no top-level ``PROTOCOL_VERSION``, else None.
+
+    Read from the source without running it (this runs in the harness, not the worker); a file
+    that does not parse is left to the worker, which reports the syntax error.
+    """
+    try:
+        tree = ast.parse(Path(path).read_bytes())
+    except (SyntaxError, ValueError, OSError):
+        return None
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        if any(isinstance(t, ast.Name) and t.id == "PROTOCOL_VERSION" for t in targets):
+            return None
+    return (
+        f"{path} does not declare PROTOCOL_VERSION; it is evaluated as predict protocol "
+        f"v{PROTOCOL_VERSION} (add PROTOCOL_VERSION = {PROTOCOL_VERSION} to silence this)"
+    )
+
+
 class OutputFault(ValueError):
     """``predict`` returned something the protocol does not allow.
 

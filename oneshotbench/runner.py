@@ -34,7 +34,7 @@ from oneshotbench.errors import OneshotbenchError
 from oneshotbench.journal import JOURNAL_FORMAT, BatchResult, Journal, Probe, journal_path
 from oneshotbench.metrics import PAPER_THRESHOLD, PerSampleScores, SegmentationScores
 from oneshotbench.private import PrivateSecret, read_private_secret
-from oneshotbench.protocol import SubmissionError
+from oneshotbench.protocol import SubmissionError, SubmissionWarning, missing_version_warning
 from oneshotbench.records import (
     make_record,
     samples_path,
@@ -357,8 +357,10 @@ class _Run:
             advance(len(chosen))
         rerun = PerSampleScores.merge(parts)
         position = np.searchsorted(main.index, rerun.index)
+        fed = reference.index[order]  # the order the re-run actually used
         return {
             "samples": len(order),
+            "shuffled": bool(np.any(fed[1:] < fed[:-1])),
             "max_prob_deviation": prob_dev,
             "max_location_deviation": loc_dev,
             "max_iou_deviation": float(np.abs(rerun.iou - main.iou[position]).max()),
@@ -453,6 +455,7 @@ def _combine_invariance(
         ]  # noqa: E501
         per_level[str(level)] = {
             "samples": sum(p["samples"] for p in parts),
+            "shuffled": any(p["shuffled"] for p in parts),
             "max_prob_deviation": max((p["max_prob_deviation"] for p in parts), default=0.0),
             "max_location_deviation": max(locations, default=None),
             "max_iou_deviation": max((p["max_iou_deviation"] for p in parts), default=0.0),
@@ -464,7 +467,7 @@ def _combine_invariance(
     return {
         "samples": sum(v["samples"] for v in per_level.values()),
         "batch_size": batch_size,
-        "order": "shuffled",
+        "order": "shuffled" if all(v["shuffled"] for v in per_level.values()) else "sorted",
         "seed": seed,
         "tolerance": INVARIANCE_TOLERANCE,
         "max_prob_deviation": worst,
@@ -557,8 +560,15 @@ def evaluate(
     """
     started = time.perf_counter()
     submission = Path(submission)
+    if submission.is_dir():
+        example = next(iter(sorted(submission.glob("*.py"))), submission / "submission.py")
+        raise SubmissionError(
+            f"{submission} is a folder; a submission is one Python file, e.g. {example}"
+        )
     if not submission.is_file():
         raise SubmissionError(f"submission file {submission} does not exist")
+    if (warning := missing_version_warning(submission)) is not None:
+        warnings.warn(warning, SubmissionWarning, stacklevel=2)
     _check_count("samples", samples)
     _check_count("batch size", batch_size, allow_none=False)
     for what, limit in (("batch timeout", batch_timeout), ("timeout", timeout)):
@@ -732,6 +742,13 @@ def _evaluate(s: _Settings, group: _Group, started: float) -> dict:
         splits = {
             level: s.open_split(s.split, level, s.omniglot, master_seed) for level in s.levels
         }
+        wanted = s.samples or 0
+        short = [f"level {lv}: {len(sp):,}" for lv, sp in splits.items() if wanted > len(sp)]
+        if short:
+            raise OneshotbenchError(
+                f"cannot score {wanted:,} samples per level: {s.split} holds fewer "
+                f"({'; '.join(short)}); ask for fewer, or leave the sample count out to score all"
+            )
         sizes = {level: min(len(split), s.samples or len(split)) for level, split in splits.items()}
         dataset = _dataset_entry(s, splits)
         journal = Journal(directory, _manifest(s, dataset, sizes), resume=s.resume)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from scipy import ndimage
 
 from oneshotbench import runner
 from oneshotbench.cli.evaluate import parse_levels, parse_size
@@ -108,7 +109,7 @@ BATCH_NORMALISED = """
 
 def run(submission: Path, tmp_path: Path, **kwargs) -> dict:
     options = {"levels": (4, 8), "batch_size": 5, "out": tmp_path / "r.json", "progress": False}
-    return runner.evaluate(submission, open_split=open_fake, **{**options, **kwargs})
+    return runner.evaluate(submission, **{**options, "open_split": open_fake, **kwargs})
 
 
 def without_timing(record: dict) -> dict:
@@ -156,6 +157,33 @@ def test_scores_do_not_depend_on_batch_size(tmp_path, batch_size):
     assert per_sample[8] == expected_scores(FakeSplit(8), 12)
 
 
+def chance_candidates(scene: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """IoU with ``mask`` of every flat-coloured 4-connected piece of ``scene`` (scipy.ndimage):
+    the values chance.py's "one uniformly coloured piece at random" can score."""
+    ious = []
+    colours = np.unique(scene.reshape(-1, 3), axis=0)
+    for colour in colours[colours.any(axis=1)]:
+        pieces, count = ndimage.label((scene == colour).all(axis=2))
+        for k in range(1, count + 1):
+            piece = pieces == k
+            ious.append((piece & mask).sum() / (piece | mask).sum())
+    return np.array(ious)
+
+
+def check_chance(split, per_sample: PerSampleScores, iou_percent: float) -> None:
+    """Each sample scores one independently found piece, and the mean agrees with the expectation
+    of a uniform pick (1/K per piece) within four standard errors."""
+    samples = split.get(0, len(per_sample))
+    means, variances = [], []
+    for i, iou in enumerate(per_sample.iou):
+        candidates = chance_candidates(samples.scene[i], samples.mask[i])
+        assert np.isclose(candidates, iou).any(), f"sample {i}: {iou} is no piece's IoU"
+        means.append(candidates.mean())
+        variances.append(candidates.var())
+    error = 100 * np.sqrt(np.sum(variances)) / len(means)
+    assert abs(iou_percent - 100 * np.mean(means)) <= 4 * error
+
+
 def test_example_submissions(tmp_path):
     """The floor: all-background scores exactly the empty-target share; chance picks pieces."""
     background = run(SUBMISSIONS / "all_background.py", tmp_path, levels=(4,))
@@ -167,7 +195,7 @@ def test_example_submissions(tmp_path):
     alone = run(SUBMISSIONS / "chance.py", tmp_path, levels=(1,), out=tmp_path / "c.json")
     assert alone["levels"][0]["iou"] == 100.0
     chance = run(SUBMISSIONS / "chance.py", tmp_path, levels=(4,), out=tmp_path / "c.json")
-    assert 0 < chance["levels"][0]["iou"] < 100
+    check_chance(FakeSplit(4), load_record(tmp_path / "c.json")[1][4], chance["levels"][0]["iou"])
 
 
 def test_example_submissions_on_real_data(tmp_path, real_glyphs):
@@ -188,7 +216,9 @@ def test_example_submissions_on_real_data(tmp_path, real_glyphs):
         for name in ("all_background", "chance")
     }
     assert records["all_background"]["levels"][0]["iou"] == 0.0  # no empty target in 0..19
-    assert 0 < records["chance"]["levels"][0]["iou"] < 60
+    real = open_real("test-one-shot", 4, None, None)
+    chance = load_record(tmp_path / "chance.json")[1][4]
+    check_chance(real, chance, records["chance"]["levels"][0]["iou"])
     assert records["chance"]["dataset"]["split"] == "test-one-shot"
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import stats
 from test_records import DATASET, build_record, synthetic_scores
 from typer.testing import CliRunner
 
@@ -220,3 +221,38 @@ def test_terminal_table_keeps_long_names_and_markup_literal(tmp_path: Path) -> N
     result = CliRunner().invoke(app, ["leaderboard", *paths, "--resamples", "200"])
     assert result.exit_code == 0, result.output
     assert name in result.output and "[red]x[/red]" in result.output
+
+
+
+
+def _near_boundary(z: float) -> np.ndarray:
+    """Per-sample IoU of a model whose paired differences from the leader (BASE) have mean
+    ``z`` standard errors: a mean-zero noise vector scaled so its standard error is 0.5 % IoU."""
+    noise = np.random.default_rng(3).normal(0, 1, size=(2, N))
+    noise -= noise.mean()
+    se = noise.std() / np.sqrt(noise.size)
+    diff = (noise / se + z) * 0.005
+    return BASE - diff
+
+
+@pytest.mark.parametrize(("z", "significant"), [(2.1, True), (1.85, False)])
+def test_significance_near_p_005(tmp_path: Path, z: float, significant: bool) -> None:
+    """README: "significant" means p < 0.05. Differences of 2.1 and 1.85 standard errors sit
+    just either side of the normal-theory boundary 1.96 (p = 0.036 and 0.064 by scipy.stats.norm);
+    the bootstrap's p agrees within 0.012 and the verdict follows p < 0.05."""
+    ranked = rank_records(
+        [entry(tmp_path, "leader", BASE), entry(tmp_path, "other", _near_boundary(z))],
+        seed=0,
+        n_resamples=10_000,
+    )
+    other = ranked[1]
+    normal = 2 * stats.norm.sf(z)
+    assert other.p_value == pytest.approx(normal, abs=0.012)
+    assert (other.p_value < 0.05) is significant and other.significant is significant
+
+
+def test_significance_is_strictly_below_alpha(tmp_path: Path) -> None:
+    records = [entry(tmp_path, "leader", BASE), entry(tmp_path, "other", _near_boundary(2.1))]
+    p = rank_records(records, n_resamples=2000)[1].p_value
+    assert rank_records(records, n_resamples=2000, alpha=p)[1].significant is False
+    assert rank_records(records, n_resamples=2000, alpha=np.nextafter(p, 1))[1].significant

@@ -175,6 +175,21 @@ def test_localization_hits_strictly_below_five_pixels() -> None:
     # a ground-truth centre outside the 96x96 image is not a location either
     outside = localization_hits_strict(torch.tensor([[95, 95]]), torch.tensor([[95, 96]]), (96, 96))
     assert outside.tolist() == [False]
+    # the x edge as well (a centre in column 96 is off a 96-wide image), and the last pixel row
+    # and column are inside; a non-square size tells width (x) from height (y)
+    x_edge = localization_hits_strict(torch.tensor([[95, 95]]), torch.tensor([[96, 95]]), (96, 96))
+    assert x_edge.tolist() == [False]
+    corner = localization_hits_strict(torch.tensor([[95, 95]]), torch.tensor([[95, 95]]), (96, 96))
+    assert corner.tolist() == [True]
+    wide = torch.tensor([[70, 10], [10, 70], [0, 0], [99, 49], [100, 49], [99, 50]])
+    assert localization_hits_strict(wide, wide, (50, 100)).tolist() == [
+        True,
+        False,
+        True,
+        True,
+        False,
+        False,
+    ]
 
 
 def test_floor_locations() -> None:

@@ -47,6 +47,11 @@ def test_registry_lists_every_network() -> None:
     ]
 
 
+# Sources (/work/shared/reference-spec.md, the authors' model.py): §3.4 "whole Siamese U-Net
+# 3,223,922"; §3.6 MaskNet "Total parameters 4,208,402" (the untargeted variant, §3.7, only drops
+# the similarity factor, which has no weights); §3.2 "Parameters per encoder: 984,096", and §3.6
+# items 5-6: the discriminator is a target encoder plus "384 weights" of a weighted L1 distance,
+# which the oracle discriminators (§3.7) apply to the target's and the crop's encodings.
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
@@ -64,7 +69,7 @@ def test_paper_size_trainable_parameter_counts(name: str, expected: int) -> None
 
 def test_encoder_parameters_and_shapes() -> None:
     target, scene = Encoder(24, dilated=False), Encoder(24, dilated=True)
-    assert count_parameters(target) == count_parameters(scene) == 984_096
+    assert count_parameters(target) == count_parameters(scene) == 984_096  # reference spec §3.2
     t_points = target(torch.randn(2, 3, 32, 32))
     s_points = scene(torch.randn(2, 3, 96, 96))
     assert [tuple(p.shape[1:]) for p in t_points] == [

@@ -100,6 +100,15 @@ def test_bootstrap_ci_is_seeded_percentile_and_brackets_the_mean() -> None:
     assert (low, high) == (direct.low, direct.high)
 
 
+def test_bootstrap_ci_defaults_to_10000_resamples() -> None:
+    """README: "95 % percentile bootstrap CI (scipy, 10,000 resamples, seed recorded)"."""
+    values = np.random.default_rng(1).random(200)
+    direct = stats.bootstrap(
+        (values,), np.mean, n_resamples=10_000, method="percentile", rng=np.random.default_rng(5)
+    ).confidence_interval
+    assert bootstrap_ci(values, seed=5) == (direct.low, direct.high)
+
+
 def test_bootstrap_ci_of_constant_input_is_a_point_without_warnings() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -15,6 +17,9 @@ from rich.text import Text
 from oneshotbench import runner
 from oneshotbench import sandbox as sandboxing
 from oneshotbench.errors import OneshotbenchError
+from oneshotbench.protocol import SubmissionWarning
+
+T = TypeVar("T")
 
 _UNITS = {
     "": 1,
@@ -71,6 +76,31 @@ def parse_levels(text: str) -> tuple[int, ...]:
         raise OneshotbenchError(
             f"cannot read levels {text!r}; write a comma-separated list such as 4,8,32"
         ) from None
+
+
+_SHOW_WARNING = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Submission warnings as one plain line on stderr (file names printed literally)."""
+    if issubclass(category, SubmissionWarning):
+        Console(stderr=True).print(
+            Text.assemble(("warning: ", "bold yellow"), str(message)), soft_wrap=True
+        )
+    else:
+        _SHOW_WARNING(message, category, filename, lineno, file, line)
+
+
+def _showing_warnings(function: Callable[..., T]) -> Callable[..., T]:
+    """``function`` with submission warnings shown as they happen, once each call."""
+
+    def call(*args: object, **kwargs: object) -> T:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", SubmissionWarning)
+            warnings.showwarning = _show_warning
+            return function(*args, **kwargs)
+
+    return call
 
 
 def _limit(seconds: float) -> float | None:
@@ -133,7 +163,8 @@ def evaluate(
         ),
     ] = None,
     resume: Annotated[
-        bool, typer.Option(help="Continue an interrupted run from its finished batches.")
+        bool,
+        typer.Option(help="Continue an interrupted run from its finished batches.", metavar=""),
     ] = False,
     batch_timeout: Annotated[
         float,
@@ -163,18 +194,23 @@ def evaluate(
         bool,
         typer.Option(
             help="Re-run a random subset in shuffled order with another batch size and flag "
-            "outputs that depend on batching."
+            "outputs that depend on batching.",
+            metavar="",
         ),
     ] = False,
     oracle: Annotated[
         bool,
-        typer.Option(help="Allow a submission that declares ORACLE_FIELDS to read ground truth."),
+        typer.Option(
+            help="Allow a submission that declares ORACLE_FIELDS to read ground truth.", metavar=""
+        ),
     ] = False,
     omniglot: Annotated[
         Path | None,
         typer.Option(help="Omniglot folder or zips (default: the cache, else download)."),
     ] = None,
-    progress: Annotated[bool, typer.Option(help="Show progress bars on stderr.")] = True,
+    progress: Annotated[
+        bool, typer.Option(help="Show progress bars on stderr.", metavar="")
+    ] = True,
     name: Annotated[
         str | None,
         typer.Option(
@@ -218,7 +254,7 @@ def evaluate(
         submission, split, private=private_seed_file is not None, name=name
     )
     try:
-        record = runner.evaluate(
+        record = _showing_warnings(runner.evaluate)(
             submission,
             split=split,
             levels=parse_levels(levels),
