@@ -22,6 +22,7 @@ Definitions (documented in docs/record-schema.md):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,7 +92,7 @@ class GlyphAnalysis:
         return {prefix + k: v for k, v in self.fields.items()}
 
     @classmethod
-    def from_npz(cls, data, prefix: str) -> GlyphAnalysis | None:
+    def from_npz(cls, data: Mapping[str, np.ndarray], prefix: str) -> GlyphAnalysis | None:
         """The fields stored under ``prefix`` in an open ``.npz``; None when it holds none."""
         if prefix + "index" not in data:
             return None
