@@ -223,8 +223,6 @@ def test_terminal_table_keeps_long_names_and_markup_literal(tmp_path: Path) -> N
     assert name in result.output and "[red]x[/red]" in result.output
 
 
-
-
 def _near_boundary(z: float) -> np.ndarray:
     """Per-sample IoU of a model whose paired differences from the leader (BASE) have mean
     ``z`` standard errors: a mean-zero noise vector scaled so its standard error is 0.5 % IoU."""
@@ -244,7 +242,7 @@ def test_significance_near_p_005(tmp_path: Path, z: float, significant: bool) ->
         [entry(tmp_path, "leader", BASE), entry(tmp_path, "other", _near_boundary(z))],
         seed=0,
         n_resamples=10_000,
-    )
+    ).entries
     other = ranked[1]
     normal = 2 * stats.norm.sf(z)
     assert other.p_value == pytest.approx(normal, abs=0.012)
@@ -253,6 +251,6 @@ def test_significance_near_p_005(tmp_path: Path, z: float, significant: bool) ->
 
 def test_significance_is_strictly_below_alpha(tmp_path: Path) -> None:
     records = [entry(tmp_path, "leader", BASE), entry(tmp_path, "other", _near_boundary(2.1))]
-    p = rank_records(records, n_resamples=2000)[1].p_value
-    assert rank_records(records, n_resamples=2000, alpha=p)[1].significant is False
-    assert rank_records(records, n_resamples=2000, alpha=np.nextafter(p, 1))[1].significant
+    p = rank_records(records, n_resamples=2000).entries[1].p_value
+    assert rank_records(records, n_resamples=2000, alpha=p).entries[1].significant is False
+    assert rank_records(records, n_resamples=2000, alpha=np.nextafter(p, 1)).entries[1].significant
