@@ -368,7 +368,8 @@ def train(
         metrics.append(next(iter(metric.values())).detach())
         window_steps += 1
         done = step + 1
-        if log is not None and (done % config.log_every == 0 or done == config.steps):
+        stopping = stop is not None and stop()
+        if log is not None and (done % config.log_every == 0 or done == config.steps or stopping):
             elapsed = time.perf_counter() - window_start
             record = {
                 "step": done,
@@ -399,7 +400,6 @@ def train(
             }
             log.append(record)
             emit({"event": "val", **record})
-        stopping = stop is not None and stop()
         timed = config.checkpoint_seconds is not None
         if dist.main and (
             done % config.checkpoint_every == 0

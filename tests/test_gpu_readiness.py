@@ -61,3 +61,13 @@ def test_conv_padding_equals_tf_same(kernel: int, dilation: int) -> None:
     )
     torch.testing.assert_close(layer._conv(x, layer.weight), reference, rtol=1e-6, atol=1e-6)
     assert tf_same_padding(2, 1) == (0, 1, 0, 1)  # the even kernel keeps TF's asymmetric pad
+
+
+def test_training_stream_on_a_missing_cuda_device_is_a_clear_error() -> None:
+    from oneshotbench.errors import OneshotbenchError
+    from oneshotbench.generator.stream import TrainingStream
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")  # CI has none: there the check always runs
+    with pytest.raises(OneshotbenchError, match="no CUDA device"):
+        TrainingStream(4, device="cuda")
