@@ -693,6 +693,9 @@ def _layout(s: _Settings, journal: Path) -> sandboxing.Layout:
         *s.artifacts,
         *sandboxing.env_paths(s.env, s.env),
     ]
+    checkpoint = s.env.get(CHECKPOINT_ENV)
+    if checkpoint and Path(checkpoint).is_file():  # with its sidecar files beside it
+        readable.append(Path(checkpoint).resolve().parent)
     return sandboxing.Layout(
         tuple(readable),
         tuple(p for p in hidden if p.exists()),

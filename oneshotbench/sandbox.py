@@ -146,6 +146,10 @@ def python_paths() -> list[Path]:
 
     paths = [Path(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.executable)]
     paths.append(Path(oneshotbench.__file__).parent)
+    for name, module in list(sys.modules.items()):  # packages of editable installs (setuptools)
+        mapping = getattr(module, "MAPPING", None) if name.startswith("__editable__") else None
+        if isinstance(mapping, dict):
+            paths += [Path(p) for p in mapping.values() if isinstance(p, str)]
     paths += [Path(p) for p in sys.path if p and os.path.isdir(p) and Path(p) != Path.cwd()]
     return paths
 

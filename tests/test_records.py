@@ -136,6 +136,7 @@ def test_make_record_content(tmp_path: Path) -> None:
     assert list(record) == [
         "schema_version",
         "created",
+        "sandbox",
         "submission",
         "dataset",
         "metrics",
@@ -150,10 +151,17 @@ def test_make_record_content(tmp_path: Path) -> None:
     ]
     assert record["schema_version"] == SCHEMA_VERSION
     assert record["created"].endswith("+00:00")
+    assert record["sandbox"] == "none"
+    digest = hashlib.sha256(b"# unet\n").hexdigest()
     assert record["submission"] == {
         "name": "unet",
         "file": "unet.py",
-        "sha256": hashlib.sha256(b"# unet\n").hexdigest(),
+        "sha256": digest,
+        "tags": [],
+        "artifacts": [],
+        "files": {"unet.py": digest},
+        "parameters": None,
+        "env": {},
     }
     assert record["dataset"]["fingerprints"] == {"4": "f4", "8": "f8"}
     assert record["metrics"] == {
@@ -253,7 +261,7 @@ def test_load_corrupt_json(written: Path) -> None:
         ([1, 2], "not a oneshotbench result record"),
         (
             {"schema_version": 99},
-            "has schema_version 99; this oneshotbench .* reads schema_version 1",
+            "has schema_version 99; this oneshotbench .* reads schema_version 1, 2",
         ),
     ],
 )
