@@ -236,6 +236,7 @@ def evaluate(
     record = json.loads(out.read_text())
     row = record["levels"][0]
     result.update({k: row.get(k) for k in ("level", "n", "iou", "iou_ci", "loc", "loc_ci")})
+    result["sandbox"] = record.get("sandbox", "none")  # the sandbox's GPU check, where bwrap runs
     return result
 
 
@@ -273,7 +274,10 @@ def smoke(window: Window, args, settings: dict, device, work: Path) -> dict:
             results[f"evaluate {model}"] = result
             # recorded, not fatal: the weights a window trains can still be evaluated elsewhere
             status = "ok" if result["returncode"] == 0 else f"FAILED: {result.get('error')}"
-            window.say(f"smoke evaluate {model} --device {device}: {status} ({result['wall_s']} s)")
+            window.say(
+                f"smoke evaluate {model} --device {device}: {status} ({result['wall_s']} s, "
+                f"sandbox {result.get('sandbox', '?')})"
+            )
     feed.close()
     return results
 

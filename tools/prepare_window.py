@@ -59,6 +59,34 @@ def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
+def carry_bubblewrap() -> Path | None:
+    """This machine's bwrap and the libraries it needs beyond glibc, behind a wrapper script.
+
+    The GPU image has no bubblewrap and no package manager reaches it, so the window's
+    ``evaluate --device cuda`` would fall back to no sandbox; with bwrap on PATH it runs the
+    submission in the sandbox on the GPU (issue: the sandbox's GPU check).
+    """
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return None
+    home = WINDOW / "bubblewrap"
+    (home / "lib").mkdir(parents=True, exist_ok=True)
+    shutil.copy2(bwrap, home / "bwrap")
+    listing = subprocess.run(["ldd", bwrap], capture_output=True, text=True, check=True).stdout
+    for line in listing.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[1] == "=>" and not parts[0].startswith(("libc.", "ld-")):
+            shutil.copy2(parts[2], home / "lib" / parts[0])
+    wrapper = WINDOW / "bin" / "bwrap"
+    wrapper.parent.mkdir(parents=True, exist_ok=True)
+    wrapper.write_text(
+        '#!/bin/sh\nhere="$(dirname "$(readlink -f "$0")")/../bubblewrap"\n'
+        'LD_LIBRARY_PATH="$here/lib" exec "$here/bwrap" "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    return wrapper
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--wheel", action="append", default=[], help="NAME==VERSION to carry")
@@ -86,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
              "-d", str(wheels), *args.wheel],
             check=True,
         )  # fmt: skip
+    sandbox = carry_bubblewrap()
+    print(f"bubblewrap for the sandbox check: {sandbox or 'not installed here, not carried'}")
     size = tracked_bytes() + folder_bytes(WINDOW)
     print(f"tracked tree + .window: {size / 2**20:.1f} MiB (limit {LIMIT / 2**20:.0f} MiB)")
     if size > LIMIT:
@@ -97,8 +127,9 @@ def main(argv: list[str] | None = None) -> int:
             "python3 -m pip install -q --no-index --no-deps --target /tmp/site .window/wheels/*.whl"
             " && export PYTHONPATH=/tmp/site; "
         )
+    path = "export PATH=$PWD/.window/bin:$PATH; " if (WINDOW / "bin" / "bwrap").is_file() else ""
     command = (
-        f"{install}export ONESHOTBENCH_OMNIGLOT=.window/omniglot ONESHOTBENCH_CACHE=/tmp/osb "
+        f"{install}{path}export ONESHOTBENCH_OMNIGLOT=.window/omniglot ONESHOTBENCH_CACHE=/tmp/osb "
         f"PYTHONUNBUFFERED=1; python3 tools/gpu_window.py {args.item} "
         f"--deadline {args.deadline} --out $OUT 2>&1"
     )
