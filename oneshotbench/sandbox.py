@@ -60,6 +60,7 @@ ENV_ALLOW = (
 
 _SYSTEM = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/opt")
 _SANDBOX_HOME = "/tmp"
+_SET_INSIDE = ("HOME", "TMPDIR", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE")
 _cgroup_serial = itertools.count()
 
 
@@ -121,9 +122,15 @@ def worker_env(passed: Iterable[str] = (), *, sandboxed: bool) -> dict[str, str]
 
 
 def env_paths(env: dict[str, str], names: Iterable[str]) -> list[Path]:
-    """The existing files or folders that passed variables name (made readable in the sandbox)."""
+    """The existing files or folders that passed variables name (made readable in the sandbox).
+
+    Only variables the user passes (``--env``) and the checkpoint count: the sandbox's own HOME
+    and TMPDIR (``/tmp``) and the allow-list's paths must never show the machine's folders.
+    """
     paths = []
     for name in names:
+        if name in _SET_INSIDE or (name in ENV_ALLOW and name != "ONESHOTBENCH_CHECKPOINT"):
+            continue
         value = env.get(name, "")
         if value.startswith("/") and os.path.exists(value):
             paths.append(Path(value))
@@ -171,6 +178,16 @@ def _under(path: Path, roots: Sequence[Path]) -> bool:
     return any(path == root or root in path.parents for root in roots)
 
 
+def _via_link(path: Path, roots: Sequence[Path]) -> bool:
+    """Whether ``path`` is reached through a symbolic link below the visible root that holds it.
+
+    Inside the sandbox such a link points at the target's real path, which is hidden (or not
+    shown) in its own right; a stand-in at the linked path itself cannot even be created.
+    """
+    root = max((r for r in roots if _under(path, [r])), key=lambda r: len(r.parts))
+    return any(p.is_symlink() for p in [path, *path.parents] if root in p.parents)
+
+
 def _with_real(paths: Iterable[Path]) -> list[Path]:
     """Each existing path and its resolved target (a venv's python links elsewhere), deduplicated,
     outermost first, nested ones dropped."""
@@ -203,7 +220,7 @@ def bwrap_args(layout: Layout, env: dict[str, str]) -> list[str]:
     for path in readable:  # after the private /tmp, so that a folder under /tmp shows through
         args += ["--ro-bind", str(path), str(path)]
     roots = [Path(t) for t in _SYSTEM] + readable
-    hidden = [p for p in _with_real(layout.hidden) if _under(p, roots)]
+    hidden = [p for p in _with_real(layout.hidden) if _under(p, roots) and not _via_link(p, roots)]
     for path in hidden:  # an empty stand-in for each, made read-only below
         args += ["--tmpfs", str(path)] if path.is_dir() else ["--ro-bind", "/dev/null", str(path)]
     for path in layout.readable:  # e.g. a declared checkpoint inside the hidden cache

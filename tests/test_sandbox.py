@@ -44,7 +44,10 @@ def attack(tmp_path: Path, name: str, **config) -> tuple[Path, dict]:
     record = folder / "r.json"
     secret = folder / "secret.bin"
     secret.write_bytes(os.urandom(32))
+    elsewhere = tmp_path / "elsewhere.txt"  # a file of the machine's /tmp outside the submission
+    elsewhere.write_text("not for the submission")
     config = {
+        "elsewhere": str(elsewhere),
         "journal": str(runner.journal_path(record)),
         "record": str(record),
         "secret": str(secret),

@@ -47,11 +47,12 @@ def _leaks() -> list[str]:
     leaks = _harness_visible() + _writes()
     if {"ONESHOTBENCH_CACHE", "PYTEST_CURRENT_TEST"} & set(os.environ):
         leaks.append("the harness's environment")
-    try:
-        if pathlib.Path(CONFIG["secret"]).read_bytes():
-            leaks.append("the secret file")
-    except OSError:
-        pass
+    for what in ("secret", "elsewhere"):
+        try:
+            if pathlib.Path(CONFIG[what]).read_bytes():
+                leaks.append(f"the {what} file")
+        except OSError:
+            pass
     try:
         socket.create_connection(("127.0.0.1", CONFIG["port"]), timeout=2).sendall(b"scores?")
         leaks.append("the network")
