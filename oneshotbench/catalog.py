@@ -10,7 +10,6 @@ artefacts, are matched by model name and level and the link is reported as unver
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
+from oneshotbench.cache import file_sha256
 from oneshotbench.errors import OneshotbenchError
 from oneshotbench.rows import submission_name
 
@@ -78,14 +78,6 @@ def reference_models() -> list[ReferenceModel]:
     return models
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _tensor_count(path: Path) -> int:
     """Number of values stored in a safetensors file (read from its header only)."""
     with safe_open(str(path), "pt") as handle:
@@ -135,7 +127,7 @@ def checkpoints(results: Path) -> list[Checkpoint]:
             meta = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.is_file() else {}
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
             raise OneshotbenchError(f"cannot read checkpoint metadata {sidecar}: {err}") from err
-        digest = _sha256(weights)
+        digest = file_sha256(weights)
         scores = []
         for source, record in records:
             link = _link(record, weights, digest, meta)

@@ -25,7 +25,7 @@ import scipy
 import torch
 
 from oneshotbench import __version__
-from oneshotbench.cache import atomic_path
+from oneshotbench.cache import atomic_path, file_sha256
 from oneshotbench.errors import OneshotbenchError
 from oneshotbench.metrics import IOU_PAPER, LOC_PAPER, LOC_STRICT, PerSampleScores
 from oneshotbench.stats import bootstrap_ci
@@ -139,16 +139,8 @@ def environment_info(device: torch.device) -> dict:
     }
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _file_entry(path: Path) -> dict:
-    return {"path": str(path), "sha256": _sha256(path), "bytes": path.stat().st_size}
+    return {"path": str(path), "sha256": file_sha256(path), "bytes": path.stat().st_size}
 
 
 def submission_identity(
@@ -175,7 +167,7 @@ def submission_identity(
     for path in folder[:FOLDER_FILE_COUNT]:
         with contextlib.suppress(OSError):
             small = path.stat().st_size <= FOLDER_FILE_LIMIT
-            files[path.name] = _sha256(path) if small else None
+            files[path.name] = file_sha256(path) if small else None
     return {
         "name": name or submission.stem,
         "tags": list(dict.fromkeys(tags)),
@@ -228,7 +220,7 @@ def make_record(
         "submission": {
             "name": identity["name"],
             "file": submission_path.name,
-            "sha256": _sha256(submission_path),
+            "sha256": file_sha256(submission_path),
             **{k: v for k, v in identity.items() if k != "name"},
         },
         "dataset": data,
@@ -349,7 +341,7 @@ def load_record(path: Path) -> tuple[dict, dict[int, PerSampleScores]]:
     side = path.with_name(record["per_sample"]["file"])
     if not side.is_file():
         raise OneshotbenchError(f"per-sample file {side} of result record {path} is missing")
-    if _sha256(side) != record["per_sample"]["sha256"]:
+    if file_sha256(side) != record["per_sample"]["sha256"]:
         raise OneshotbenchError(
             f"per-sample file {side} does not match result record {path} (SHA-256 differs)"
         )

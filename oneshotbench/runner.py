@@ -11,6 +11,7 @@ submission and sees nothing but pixels. Ground truth stays in this process; scor
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -29,7 +30,7 @@ import torch
 from oneshotbench import protocol
 from oneshotbench import sandbox as sandboxing
 from oneshotbench.analysis.glyphs import GlyphAnalysis, analyze_batch
-from oneshotbench.cache import cache_root
+from oneshotbench.cache import cache_root, file_sha256
 from oneshotbench.errors import OneshotbenchError
 from oneshotbench.journal import JOURNAL_FORMAT, BatchResult, Journal, Probe, journal_path
 from oneshotbench.metrics import PAPER_THRESHOLD, PerSampleScores, SegmentationScores
@@ -653,7 +654,7 @@ def _manifest(s: _Settings, dataset: dict, sizes: dict[int, int]) -> dict:
     return {
         "format": JOURNAL_FORMAT,
         "submission_sha256": hashlib.sha256(s.submission.read_bytes()).hexdigest(),
-        "artifacts": {str(p): _sha256(p) for p in s.artifacts},
+        "artifacts": {str(p): file_sha256(p) for p in s.artifacts},
         "sandbox": s.sandbox,
         "dataset": {
             **dataset,
@@ -666,14 +667,6 @@ def _manifest(s: _Settings, dataset: dict, sizes: dict[int, int]) -> dict:
         "invariance_seed": s.bootstrap_seed if s.check_invariance else None,
         "analysis": [s.analysis, s.save_masks],
     }
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _layout(s: _Settings, journal: Path) -> sandboxing.Layout:
@@ -695,7 +688,10 @@ def _layout(s: _Settings, journal: Path) -> sandboxing.Layout:
     ]
     checkpoint = s.env.get(CHECKPOINT_ENV)
     if checkpoint and Path(checkpoint).is_file():  # with its sidecar files beside it
-        readable.append(Path(checkpoint).resolve().parent)
+        weights = Path(checkpoint).resolve()
+        # the folder, and by name the files of the same stem: they stay readable even where the
+        # folder itself is hidden (a checkpoint written into the output folder)
+        readable += [weights.parent, *weights.parent.glob(f"{glob.escape(weights.stem)}.*")]
     return sandboxing.Layout(
         tuple(readable),
         tuple(p for p in hidden if p.exists()),
