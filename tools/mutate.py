@@ -321,7 +321,7 @@ MUTANTS = (
         "records-side-file-hash",
         "a per-sample file that does not match its record is refused",
         "oneshotbench/records.py",
-        '    if _sha256(side) != record["per_sample"]["sha256"]:\n',
+        '    if file_sha256(side) != record["per_sample"]["sha256"]:\n',
         "    if False:\n",
         ("tests/test_records.py",),
     ),
