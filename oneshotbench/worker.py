@@ -202,6 +202,13 @@ class WorkerHandle:
             layout = sandbox.Layout((*sandbox.python_paths(), folder), workdir=folder)
         if env is None:
             env = sandbox.worker_env(sandboxed=mode == "bubblewrap")
+        # the worker runs this very oneshotbench (a harness started from a checkout or a copy
+        # may differ from the installed one, and the scrubbed environment has no PYTHONPATH)
+        package_root = str(Path(__file__).resolve().parent.parent)
+        env = {
+            **env,
+            "PYTHONPATH": os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")])),
+        }
         self._next_poll = 0.0
         shm_fd = _anonymous_file(_layout(capacity)[1])
         self._buffer, self._views = _map(shm_fd, capacity)
