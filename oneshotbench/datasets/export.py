@@ -17,7 +17,6 @@ from numpy.lib.format import open_memmap
 
 from oneshotbench.cache import atomic_path
 from oneshotbench.datasets.instances_csv import HEADER, format_instances
-from oneshotbench.datasets.samples import Samples
 from oneshotbench.datasets.split import Split
 from oneshotbench.errors import OneshotbenchError
 from oneshotbench.generator.jobs import GeneratedSamples
@@ -106,14 +105,4 @@ def _fill_with_instances(split, maps, csv_path, start, workers, on_done) -> None
             table = np.empty((hi - lo, split.level, TABLE_FIELDS), np.int32)
             raw = split.raw(start + lo, start + hi, into=_buffers(maps, lo, hi, split.level, table),
                             workers=workers, on_done=on_done)  # fmt: skip
-            batch = Samples(
-                index=np.arange(start + lo, start + hi),
-                scene=raw.scene,
-                target=raw.target,
-                mask=raw.mask,
-                instance_map=raw.instance_map,
-                table=raw.table,
-                alphabets=split.glyphs.alphabets,
-                char_alphabet=split.glyphs.char_alphabet,
-            )
-            csv.write(format_instances(batch))
+            csv.write(format_instances(split.samples(np.arange(start + lo, start + hi), raw)))

@@ -141,8 +141,12 @@ class Split:
             unique, inverse = np.unique(indices, return_inverse=True)
             raw = self._generate(unique, self._buffers(len(unique)), workers, on_done)
             raw = raw.take(inverse)
+        return self.samples(indices, raw)
+
+    def samples(self, index: np.ndarray, raw: GeneratedSamples) -> Samples:
+        """Generated arrays of the samples ``index`` as :class:`Samples` of this split."""
         return Samples(
-            index=indices,
+            index=index,
             scene=raw.scene,
             target=raw.target,
             mask=raw.mask,
