@@ -28,7 +28,7 @@ from oneshotbench import __version__
 from oneshotbench.cache import atomic_path, file_sha256
 from oneshotbench.errors import OneshotbenchError
 from oneshotbench.metrics import IOU_PAPER, LOC_PAPER, LOC_STRICT, PerSampleScores
-from oneshotbench.stats import bootstrap_ci
+from oneshotbench.stats import bootstrap_cis
 
 SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)  # every schema this version can load (older ones get defaults)
@@ -57,11 +57,6 @@ class LevelResult:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
-def _percent(values: np.ndarray, seed: int, n_resamples: int) -> tuple[float, tuple[float, float]]:
-    low, high = bootstrap_ci(values, seed, n_resamples, CONFIDENCE)
-    return 100.0 * float(np.mean(values)), (100.0 * low, 100.0 * high)
-
-
 def summarize_level(
     level: int,
     scores: PerSampleScores,
@@ -75,18 +70,21 @@ def summarize_level(
     Every interval is drawn from a generator seeded with ``bootstrap_seed`` alone, so a record can
     be re-derived from its side file and the seed it stores.
     """
-    iou, iou_ci = _percent(scores.iou, bootstrap_seed, n_resamples)
-    loc, loc_ci = _percent(scores.hit, bootstrap_seed, n_resamples)
-    strict, strict_ci = _percent(scores.hit_strict, bootstrap_seed, n_resamples)
+    columns = (scores.iou, scores.hit, scores.hit_strict)
+    means = [100.0 * float(np.mean(column)) for column in columns]
+    cis = [
+        (100.0 * low, 100.0 * high)
+        for low, high in bootstrap_cis(columns, bootstrap_seed, n_resamples, CONFIDENCE)
+    ]
     return LevelResult(
         level=level,
         n=len(scores),
-        iou=iou,
-        iou_ci=iou_ci,
-        loc=loc,
-        loc_ci=loc_ci,
-        loc_strict=strict,
-        loc_strict_ci=strict_ci,
+        iou=means[0],
+        iou_ci=cis[0],
+        loc=means[1],
+        loc_ci=cis[1],
+        loc_strict=means[2],
+        loc_strict_ci=cis[2],
         samples_per_s=len(scores) / wall_s if wall_s > 0 else 0.0,
         wall_s=wall_s,
     )
