@@ -119,7 +119,7 @@ def bootstrap_cis(
 def bootstrap_ci(
     values: np.ndarray, seed: int, n_resamples: int = 10_000, confidence: float = 0.95
 ) -> tuple[float, float]:
-    """Percentile bootstrap confidence interval of the mean of ``values`` (:func:`bootstrap_cis`)."""
+    """Percentile bootstrap interval of the mean of ``values`` (see :func:`bootstrap_cis`)."""
     return bootstrap_cis([values], seed, n_resamples, confidence)[0]
 
 
