@@ -41,11 +41,13 @@ def binarize(probs: Tensor, threshold: float = PAPER_THRESHOLD) -> Tensor:
 def _moments(mask: Tensor) -> Tensor:
     """Per-sample pixel count, sum of column indices and sum of row indices: int64 [B, 3].
 
-    Row and column profiles are reduced first, so the full-size mask is read only twice.
+    Row and column profiles are reduced first, so the full-size mask is read only twice; summed
+    as bytes (a bool's storage), which torch reduces 2-3x faster than bools along the last axis.
     """
     _, height, width = mask.shape
-    rows = mask.sum(dim=2, dtype=torch.int32).to(torch.int64)  # [B, H]
-    cols = mask.sum(dim=1, dtype=torch.int32).to(torch.int64)  # [B, W]
+    pixels = mask.view(torch.uint8)
+    rows = pixels.sum(dim=2, dtype=torch.int32).to(torch.int64)  # [B, H]
+    cols = pixels.sum(dim=1, dtype=torch.int32).to(torch.int64)  # [B, W]
     row_idx = torch.arange(height, device=mask.device, dtype=torch.int64)
     col_idx = torch.arange(width, device=mask.device, dtype=torch.int64)
     count = rows.sum(dim=1)

@@ -190,6 +190,7 @@ def make_record(
     n_resamples: int,
     wall_s: float,
     device: torch.device,
+    stages: dict[str, float] | None = None,
     invariance: dict | None = None,
     extra: dict | None = None,
     submission_name: str | None = None,
@@ -238,7 +239,11 @@ def make_record(
         "levels": [lv.to_dict() for lv in levels],
         "mean_iou": float(np.mean([lv.iou for lv in levels])) if levels else None,
         "invariance": invariance,
-        "timing": {"wall_s": wall_s, "samples_per_s": total / wall_s if wall_s > 0 else 0.0},
+        "timing": {
+            "wall_s": wall_s,
+            "samples_per_s": total / wall_s if wall_s > 0 else 0.0,
+            **({"stages": stages} if stages is not None else {}),
+        },
         "environment": environment_info(device),
         "extra": extra,
     }

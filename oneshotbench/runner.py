@@ -20,7 +20,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,10 +33,11 @@ from oneshotbench.analysis.glyphs import GlyphAnalysis, analyze_batch
 from oneshotbench.cache import cache_root, file_sha256
 from oneshotbench.errors import OneshotbenchError
 from oneshotbench.journal import JOURNAL_FORMAT, BatchResult, Journal, Probe, journal_path
-from oneshotbench.metrics import PAPER_THRESHOLD, PerSampleScores, SegmentationScores
+from oneshotbench.metrics import PAPER_THRESHOLD, PerSampleScores, SegmentationScores, binarize
 from oneshotbench.private import PrivateSecret, read_private_secret
 from oneshotbench.protocol import SubmissionError, SubmissionWarning, missing_version_warning
 from oneshotbench.records import (
+    LevelResult,
     make_record,
     samples_path,
     submission_identity,
@@ -217,11 +218,12 @@ def _oracle_args(samples: Any, fields: tuple[str, ...]) -> dict:
     return args
 
 
-def _score(samples: Any, probs: np.ndarray, locations: np.ndarray | None, threshold: float):
-    scorer = SegmentationScores(threshold)
+def _score(samples: Any, pred: torch.Tensor, locations: np.ndarray | None):
+    """Paper scores of a batch from its binarised prediction (bool [B,H,W])."""
+    scorer = SegmentationScores()  # a bool mask is already binarised: no threshold applies
     scorer.update(
         torch.from_numpy(np.asarray(samples.index, dtype=np.int64)),
-        torch.from_numpy(probs),
+        pred,
         torch.from_numpy(np.asarray(samples.mask, dtype=bool)),
         None if locations is None else torch.from_numpy(locations),
     )
@@ -240,6 +242,33 @@ class _Answer:
 
 
 @dataclass
+class Stages:
+    """Busy seconds of each stage of an evaluation, for the record's ``timing.stages``.
+
+    They overlap by design (the next batch is generated in a thread while the worker predicts
+    and the harness scores), so they do not add up to the wall time; ``waiting`` is the time
+    the harness sat idle for data, the sign of a data-bound run.
+    """
+
+    generation: float = 0.0  # Split.get, in the prefetch thread
+    waiting: float = 0.0  # harness blocked on generation
+    transfer: float = 0.0  # pixels into shared memory and to the device, probabilities back
+    predict: float = 0.0  # the submission's predict with the output checks (worker-side)
+    scoring: float = 0.0  # paper metrics
+    analysis: float = 0.0  # glyph analysis
+    journal: float = 0.0  # authenticated batch journal
+    summary: float = 0.0  # bootstrap intervals and the record (process 0)
+
+    def to_dict(self) -> dict[str, float]:
+        return {f"{name}_s": round(value, 3) for name, value in asdict(self).items()}
+
+    @staticmethod
+    def total(parts: Sequence[Stages]) -> Stages:
+        """Several processes' stages summed (each ran on its own cores)."""
+        return Stages(**{k: sum(getattr(p, k) for p in parts) for k in asdict(Stages())})
+
+
+@dataclass
 class _Run:
     """Everything one process needs while it drives its worker."""
 
@@ -252,6 +281,7 @@ class _Run:
     executor: ThreadPoolExecutor
     analysis: bool = True  # glyph analysis of every batch (oneshotbench.analysis)
     save_masks: bool = False
+    stages: Stages = field(default_factory=Stages)
 
     def fail(self, fault: WorkerFault, where: str, index: np.ndarray | None = None) -> Exception:
         return _failure(
@@ -264,9 +294,25 @@ class _Run:
         )
 
     def submit(self, samples: Any) -> None:
+        clock = time.perf_counter()
         self.worker.submit(
             samples.scene, samples.target, **_oracle_args(samples, self.oracle_fields)
         )
+        self.stages.transfer += time.perf_counter() - clock
+
+    def collect(self) -> tuple[np.ndarray, np.ndarray | None]:
+        probs, locations = self.worker.collect()
+        times = self.worker.times
+        self.stages.transfer += times["input_s"] + times["output_s"]
+        self.stages.predict += times["predict_s"]
+        return probs, locations
+
+    def fetch(self, split: SplitSource, start: int, stop: int) -> Any:
+        """``split.get`` timed (runs in the prefetch thread, the only writer of ``generation``)."""
+        clock = time.perf_counter()
+        samples = split.get(start, stop)
+        self.stages.generation += time.perf_counter() - clock
+        return samples
 
     def level(self, plan: _LevelPlan) -> tuple[list[BatchResult], float]:
         """Score this process's batches of one level; returns the results and their wall time.
@@ -283,20 +329,22 @@ class _Run:
             sum(stop - start for start, stop in plan.batches),
             sum(len(r.scores) for r in done.values()),
         )
-        fetch = self.executor.submit(plan.split.get, *todo[0]) if todo else None
+        fetch = self.executor.submit(self.fetch, plan.split, *todo[0]) if todo else None
         answer: _Answer | None = None
         clock = time.perf_counter()
         try:
             for k, (start, stop) in enumerate(todo):
+                waited = time.perf_counter()
                 samples = fetch.result()
+                self.stages.waiting += time.perf_counter() - waited
                 if k + 1 < len(todo):
-                    fetch = self.executor.submit(plan.split.get, *todo[k + 1])
+                    fetch = self.executor.submit(self.fetch, plan.split, *todo[k + 1])
                 self.submit(samples)
                 if answer is not None:  # score the previous batch while the worker computes
                     done[answer.start] = self._finish(plan, answer, advance)
                     answer = None
                 try:
-                    probs, locations = self.worker.collect()
+                    probs, locations = self.collect()
                 except WorkerFault as fault:
                     raise self.fail(fault, plan.where(start, stop), samples.index) from None
                 now = time.perf_counter()
@@ -317,14 +365,19 @@ class _Run:
                 answer.probs[chosen],
                 None if answer.locations is None else answer.locations[chosen],
             )
-        scores = _score(answer.samples, answer.probs, answer.locations, self.threshold)
+        clock = time.perf_counter()
+        pred = binarize(torch.from_numpy(answer.probs), self.threshold)  # once, for both
+        scores = _score(answer.samples, pred, answer.locations)
+        scored = time.perf_counter()
         analysis = None
         if self.analysis:
-            analysis = analyze_batch(
-                answer.samples, answer.probs, self.threshold, masks=self.save_masks
-            )
+            analysis = analyze_batch(answer.samples, pred.numpy(), masks=self.save_masks)
+        analysed = time.perf_counter()
         result = BatchResult(scores, answer.wall_s, probe, analysis)
         self.journal.save(plan.level, answer.start, result)
+        self.stages.scoring += scored - clock
+        self.stages.analysis += analysed - scored
+        self.stages.journal += time.perf_counter() - analysed
         advance(len(scores))
         return result
 
@@ -346,7 +399,7 @@ class _Run:
             samples = plan.split.get(reference.index[chosen])
             self.submit(samples)
             try:
-                probs, locations = self.worker.collect()
+                probs, locations = self.collect()
             except WorkerFault as fault:
                 where = f"invariance check, level {plan.level}"
                 raise self.fail(fault, where, samples.index) from None
@@ -354,7 +407,8 @@ class _Run:
             if locations is not None and reference.locations is not None:
                 step = float(np.abs(locations - reference.locations[chosen]).max())
                 loc_dev = step if loc_dev is None else max(loc_dev, step)
-            parts.append(_score(samples, probs, locations, self.threshold))
+            pred = binarize(torch.from_numpy(probs), self.threshold)
+            parts.append(_score(samples, pred, locations))
             advance(len(chosen))
         rerun = PerSampleScores.merge(parts)
         position = np.searchsorted(main.index, rerun.index)
@@ -623,9 +677,14 @@ def evaluate(
     )
     _check_writable(settings.out)  # the last check, and the first thing written
     group = _Group(settings.device)
+    threads = torch.get_num_threads()
+    # The harness's torch work per batch (scoring) is small; its intra-op threads would only
+    # contend with the generator threads and the submission's process for the same cores.
+    torch.set_num_threads(1)
     try:
         return _evaluate(settings, group, started)
     finally:
+        torch.set_num_threads(threads)
         group.close()
 
 
@@ -765,10 +824,19 @@ def _evaluate(s: _Settings, group: _Group, started: float) -> dict:
             )
             for level in s.levels
         ]
-        with _Progress(s.progress and group.rank == 0) as bars, ThreadPoolExecutor(1) as pool:
+        with (
+            _Progress(s.progress and group.rank == 0) as bars,
+            ThreadPoolExecutor(1) as pool,
+            ThreadPoolExecutor(1) as summariser,
+        ):
             run = _Run(s.submission, worker, journal, s.threshold, fields, bars, pool)
             run.analysis, run.save_masks = s.analysis, s.save_masks  # the glyph-analysis hook
-            scored = {plan.level: run.level(plan) for plan in plans}
+            scored, early = {}, {}
+            for plan in plans:
+                scored[plan.level] = batches, wall = run.level(plan)
+                if group.world == 1:  # all scores are here: summarise while the next level runs
+                    parts = [b.scores for b in batches]
+                    early[plan.level] = summariser.submit(_summarise, s, plan.level, parts, wall)
             invariance = {
                 plan.level: run.invariance(
                     plan, scored[plan.level][0], s.probe_batch, s.bootstrap_seed
@@ -780,7 +848,7 @@ def _evaluate(s: _Settings, group: _Group, started: float) -> dict:
         level: ([b.scores for b in batches], wall, [b.analysis for b in batches])
         for level, (batches, wall) in scored.items()
     }
-    gathered = group.gather((shares, invariance))
+    gathered = group.gather((shares, invariance, run.stages))
     record = None
     if group.rank == 0:
         record = _write_record(
@@ -790,10 +858,28 @@ def _evaluate(s: _Settings, group: _Group, started: float) -> dict:
             oracle=bool(fields),
             parameters=worker.parameters,
             processes=group.world,
-            wall_s=time.perf_counter() - started,
+            started=started,
+            early={level: future.result() for level, future in early.items()},
         )
         journal.remove()
     return group.gather(record)[0]
+
+
+@dataclass(frozen=True)
+class _Summary:
+    scores: PerSampleScores
+    level: LevelResult
+    busy_s: float
+
+
+def _summarise(s: _Settings, level: int, parts: list[PerSampleScores], wall_s: float) -> _Summary:
+    """One level's merged per-sample scores and its means with bootstrap intervals."""
+    clock = time.perf_counter()
+    scores = PerSampleScores.merge(parts)
+    result = summarize_level(
+        level, scores, bootstrap_seed=s.bootstrap_seed, n_resamples=N_RESAMPLES, wall_s=wall_s
+    )
+    return _Summary(scores, result, time.perf_counter() - clock)
 
 
 def _write_record(
@@ -804,27 +890,30 @@ def _write_record(
     oracle: bool,
     parameters: int | None,
     processes: int,
-    wall_s: float,
+    started: float,
+    early: dict[int, _Summary],
 ) -> dict:
-    """Merge every process's share, summarise each level, write the record; return it as read."""
-    per_sample = {
-        level: PerSampleScores.merge([p for shares, _ in gathered for p in shares[level][0]])
-        for level in s.levels
-    }
-    summaries = [
-        summarize_level(
+    """Merge every process's share, summarise each level (unless ``early`` holds it already),
+    write the record; return it as read."""
+    summarising = time.perf_counter()
+    done = {
+        level: early.get(level)
+        or _summarise(
+            s,
             level,
-            per_sample[level],
-            bootstrap_seed=s.bootstrap_seed,
-            n_resamples=N_RESAMPLES,
-            wall_s=max(shares[level][1] for shares, _ in gathered),  # processes run side by side
+            [p for shares, *_ in gathered for p in shares[level][0]],
+            max(shares[level][1] for shares, *_ in gathered),  # processes ran side by side
         )
         for level in s.levels
-    ]
+    }
+    per_sample = {level: summary.scores for level, summary in done.items()}
+    summaries = [summary.level for summary in done.values()]
     invariance = None
     if s.check_invariance:
-        per_rank = [stats for _, stats in gathered]
+        per_rank = [stats for _, stats, _ in gathered]
         invariance = _combine_invariance(per_rank, s.levels, s.probe_batch, s.bootstrap_seed)
+    stages = Stages.total([part for *_, part in gathered])
+    stages.summary = time.perf_counter() - summarising + sum(e.busy_s for e in early.values())
     record = make_record(
         submission_path=s.submission,
         dataset=dataset,
@@ -833,7 +922,8 @@ def _write_record(
         threshold=s.threshold,
         bootstrap_seed=s.bootstrap_seed,
         n_resamples=N_RESAMPLES,
-        wall_s=wall_s,
+        wall_s=time.perf_counter() - started,
+        stages=stages.to_dict(),
         device=s.device,
         invariance=invariance,
         extra={"batch_size": s.batch_size, "processes": processes, "protocol_version": 1},
@@ -849,7 +939,7 @@ def _write_record(
         sandbox=s.sandbox,
     )
     analysed = {
-        level: [a for shares, _ in gathered for a in shares[level][2] if a is not None]
+        level: [a for shares, *_ in gathered for a in shares[level][2] if a is not None]
         for level in s.levels
     }
     glyph_arrays = {

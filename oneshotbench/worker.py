@@ -56,6 +56,9 @@ BLOCKED_MODULES = (
 """Modules that can produce benchmark data (or import what does); unimportable in the worker."""
 
 FAULT_KINDS = ("load", "protocol", "exception", "output")
+WORKER_TIMES = ("input_s", "predict_s", "output_s")
+"""What the worker reports per batch: moving pixels in, ``predict`` with the output checks,
+moving probabilities back (seconds)."""
 _HEADER = struct.Struct("<II")
 _MAX_REPLY = 1 << 16  # worker replies are small JSON; anything bigger is a protocol breach
 _POLL_S = 0.02
@@ -197,6 +200,7 @@ class WorkerHandle:
         self._inbox = b""
         self._batch = 0
         self.parameters: int | None = None  # as the submission reports it (after start)
+        self.times: dict[str, float] = dict.fromkeys(WORKER_TIMES, 0.0)  # of the last batch
         folder = self.submission.resolve().parent
         if layout is None:
             layout = sandbox.Layout((*sandbox.python_paths(), folder), workdir=folder)
@@ -287,8 +291,13 @@ class WorkerHandle:
         self._send({"op": "batch", "n": n, "oracle": fields}, payload)
 
     def collect(self) -> tuple[np.ndarray, np.ndarray | None]:
-        """Wait for the submitted batch: float32 probabilities [B,96,96] and optional locations."""
+        """Wait for the submitted batch: float32 probabilities [B,96,96] and optional locations.
+
+        :attr:`times` then holds the worker's own seconds for the batch (``input_s``,
+        ``predict_s``, ``output_s``): diagnostics only, so implausible values read as 0.
+        """
         reply = self._wait("predict")
+        self.times = {key: _seconds(reply.get(key)) for key in WORKER_TIMES}
         n = self._batch
         probs = self._views["probs"][:n].copy()
         locations = self._views["locations"][:n].copy() if reply.get("locations") is True else None
@@ -434,7 +443,28 @@ class WorkerHandle:
         self._fail(kind, str(frame.get("message", f"{step} failed"))[:4000], sample)
 
 
+def _seconds(value: object) -> float:
+    ok = isinstance(value, float) and math.isfinite(value) and 0 <= value < 1e6
+    return value if ok else 0.0
+
+
 # --------------------------------------------------------------------------- worker side
+
+
+class _Clock:
+    """Seconds between laps; on a GPU it waits for queued work first, so each lap is the time
+    its stage took rather than the time to launch it."""
+
+    def __init__(self, device: torch.device):
+        self._sync = torch.cuda.synchronize if device.type == "cuda" else None
+        self._last = time.perf_counter()
+
+    def lap(self) -> float:
+        if self._sync is not None:
+            self._sync()
+        now = time.perf_counter()
+        self._last, elapsed = now, now - self._last
+        return elapsed
 
 
 class _GroundTruthBlocker(importlib.abc.MetaPathFinder):
@@ -507,12 +537,14 @@ class _Worker:
             if header.get("op") != "batch":
                 return 0
             n = int(header["n"])
+            clock = _Clock(device)
             args = [
                 protocol.to_model_input(torch.from_numpy(self.views["targets"][:n]), device),
                 protocol.to_model_input(torch.from_numpy(self.views["scenes"][:n]), device),
             ]
             if header["oracle"]:
                 args.append(self.oracle(header["oracle"], payload, n, device))
+            input_s = clock.lap()
             try:
                 with torch.no_grad():
                     out = predict(*args)
@@ -523,10 +555,12 @@ class _Worker:
                 probs, locations = protocol.check_output(out, n, device)
             except protocol.OutputFault as fault:
                 return self.fault("output", fault.fault, fault.sample)
+            predict_s = clock.lap()
             torch.from_numpy(self.views["probs"][:n]).copy_(probs)
             if locations is not None:
                 torch.from_numpy(self.views["locations"][:n]).copy_(locations)
-            _send(self.reply, {"op": "done", "locations": locations is not None})
+            times = {"input_s": input_s, "predict_s": predict_s, "output_s": clock.lap()}
+            _send(self.reply, {"op": "done", "locations": locations is not None, **times})
         return 0
 
     def oracle(self, fields: list[str], payload: bytes, n: int, device: torch.device) -> dict:

@@ -26,9 +26,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-
-from oneshotbench.metrics import binarize
 
 SIMILAR_COLOUR = 48.0
 """Two glyph colours are "the same colour" below this RGB distance (colours are uniform in
@@ -108,15 +105,13 @@ class GlyphAnalysis:
         return GlyphAnalysis({k: v[order] for k, v in joined.items()})
 
 
-def analyze_batch(
-    samples, probs: np.ndarray, threshold: float, *, masks: bool = False
-) -> GlyphAnalysis | None:
+def analyze_batch(samples, pred: np.ndarray, *, masks: bool = False) -> GlyphAnalysis | None:
     """The runner's hook: analyse a scored batch (``Samples``-like, with ``instance_map``,
-    ``table`` and ``char_alphabet``); None for a data source without per-glyph tables."""
+    ``table`` and ``char_alphabet``) from its binarised prediction bool [B,H,W], the mask the
+    scores were computed from; None for a data source without per-glyph tables."""
     table = getattr(samples, "table", None)
     if not isinstance(table, np.ndarray) or not hasattr(samples, "char_alphabet"):
         return None
-    pred = binarize(torch.from_numpy(np.asarray(probs)), threshold).numpy()
     result = analyze_glyphs(
         samples.index, pred, np.asarray(samples.instance_map), table, samples.char_alphabet
     )
@@ -160,9 +155,10 @@ def analyze_glyphs(
 
     n, level = table.shape[:2]
     bins = level + 1
-    key = instance_map.reshape(n, -1).astype(np.int64)
-    key += (np.arange(n, dtype=np.int64) * bins)[:, None]
-    counts = np.bincount(key[pred.reshape(n, -1)], minlength=n * bins).reshape(n, bins)
+    lit = pred.reshape(n, -1)
+    owners = instance_map.reshape(n, -1)[lit]  # the instance under every predicted pixel
+    key = np.repeat(np.arange(n, dtype=np.int64) * bins, lit.sum(axis=1)) + owners
+    counts = np.bincount(key, minlength=n * bins).reshape(n, bins)
     pred_pixels = counts.sum(axis=1)
     glyph_counts = counts[:, 1:]
     best = glyph_counts.argmax(axis=1)  # 0-based paste index; ties go to the lower one

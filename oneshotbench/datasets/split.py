@@ -12,11 +12,18 @@ import numpy as np
 from oneshotbench.datasets.cluttered_omniglot import DatasetDef, SplitDef, get_dataset
 from oneshotbench.datasets.samples import Samples
 from oneshotbench.errors import OneshotbenchError
-from oneshotbench.generator.jobs import GeneratedSamples, Run, generate_runs, job_seeds
+from oneshotbench.generator.jobs import (
+    GeneratedSamples,
+    Run,
+    default_workers,
+    generate_runs,
+    job_seeds,
+)
 from oneshotbench.generator.spec import JOB_LENGTH, JobSpec
 from oneshotbench.omniglot import CANONICAL_FINGERPRINT, GlyphSet, load_omniglot
 
-CHUNK = 250  # samples per parallel run when offsets are known
+CHUNK = 250  # most samples per parallel run when offsets are known
+MIN_RUN = 16  # fewest samples per run when a small request is cut to keep every worker busy
 
 
 def pool_characters(glyphs: GlyphSet, pool: str) -> np.ndarray:
@@ -222,6 +229,8 @@ class Split:
         """
         if not len(indices):
             return out
+        # a request of one CHUNK or less is still cut so that every worker thread gets a share
+        piece_size = min(CHUNK, max(MIN_RUN, -(-len(indices) // (workers or default_workers()))))
         jobs = indices // JOB_LENGTH
         job_ids, starts = np.unique(jobs, return_index=True)
         ends = np.append(starts[1:], len(indices))
@@ -243,8 +252,8 @@ class Split:
             for segment_start, segment in zip(
                 np.append(0, cuts), np.split(within, cuts), strict=True
             ):
-                for first in range(0, len(segment), CHUNK):
-                    piece = segment[first : first + CHUNK]
+                for first in range(0, len(segment), piece_size):
+                    piece = segment[first : first + piece_size]
                     dest = lo + int(segment_start) + first
                     runs.append(Run(self.job_spec(job), int(offsets[piece[0]]), len(piece), dest))
         if scattered:
