@@ -153,7 +153,7 @@ class _Progress:
         if enabled:
             from rich.console import Console
 
-            from oneshotbench.cli.progress import progress_bar
+            from oneshotbench.progress import progress_bar
 
             self._bar = progress_bar(Console(stderr=True))
 

@@ -22,7 +22,7 @@ quiet figures are used above.) One epoch visits every job once, in an order draw
 (seed, epoch); batch ``step`` is a pure function of (seed, step, batch size), whatever the number
 of workers, so a resumed run sees the batches an uninterrupted one would.
 
-The torch GPU generator (``oneshotbench.generator.stream``) is not on this path: its bytes are
+The torch GPU generator (``oneshotbench.datasets.stream``) is not on this path: its bytes are
 not the authors' split, and its boolean-index retry loop and ``torch.nonzero`` calls synchronise
 with the host every batch. This feed's only host-to-device traffic is one non-blocking copy per
 batch from pinned memory.

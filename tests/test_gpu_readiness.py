@@ -64,8 +64,8 @@ def test_conv_padding_equals_tf_same(kernel: int, dilation: int) -> None:
 
 
 def test_training_stream_on_a_missing_cuda_device_is_a_clear_error() -> None:
+    from oneshotbench.datasets.stream import TrainingStream
     from oneshotbench.errors import OneshotbenchError
-    from oneshotbench.generator.stream import TrainingStream
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")  # CI has none: there the check always runs

@@ -182,6 +182,22 @@ MUTANTS = (
         ),
     ),
     Mutant(
+        "stats-shared-draws-are-scipys",
+        "a level's three intervals are scipy's bootstrap, draw for draw",
+        "oneshotbench/stats.py",
+        "        index = rng.integers(0, n, (size, n), dtype=np.int32)\n",
+        "        index = rng.integers(0, n, (size, n), dtype=np.int64)[:, ::-1].copy()\n",
+        ("tests/test_stats.py",),
+    ),
+    Mutant(
+        "stats-counted-means-exact",
+        "hit rates are resampled as exact counts",
+        "oneshotbench/stats.py",
+        "            means[c, first : first + size] = counts[row, :size] / n\n",
+        "            means[c, first : first + size] = counts[row, :size] / (n + 1)\n",
+        ("tests/test_stats.py",),
+    ),
+    Mutant(
         "stats-percentile-method",
         "95 % percentile bootstrap CI",
         "oneshotbench/stats.py",
@@ -233,8 +249,8 @@ MUTANTS = (
         "invariance-processes-merged",
         "scores do not depend on the number of processes (every process's share is kept)",
         "oneshotbench/runner.py",
-        "for shares, _ in gathered for p in shares[level][0]]",
-        "for shares, _ in gathered[:1] for p in shares[level][0]]",
+        "[p for shares, *_ in gathered for p in shares[level][0]]",
+        "[p for shares, *_ in gathered[:1] for p in shares[level][0]]",
         ("tests/test_evaluate.py::test_two_processes_under_torchrun_match_one",),
     ),
     Mutant(

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from oneshotbench.cli.progress import progress_bar
+from oneshotbench.progress import progress_bar
 
 console = Console()
 app = typer.Typer(

@@ -13,9 +13,9 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
+from oneshotbench.datasets import stream
 from oneshotbench.datasets.split import Split, load_split
 from oneshotbench.errors import OneshotbenchError
-from oneshotbench.generator import stream
 
 Item = dict[str, torch.Tensor]
 Transform = Callable[[Item], Item]
@@ -45,7 +45,7 @@ def usable_device(device: str | torch.device) -> torch.device:
 
 
 class TrainingStream(stream.TrainingStream):
-    """The training stream (:class:`oneshotbench.generator.stream.TrainingStream`) with its
+    """The training stream (:class:`oneshotbench.datasets.stream.TrainingStream`) with its
     device checked up front and a readable repr."""
 
     def __init__(self, level: int, batch_size: int = 250, seed: int = 0, device="cpu", *a, **kw):

@@ -27,6 +27,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from oneshotbench.datasets.cluttered_omniglot import get_dataset
+from oneshotbench.datasets.samples import paper_center
+from oneshotbench.datasets.split import pool_characters
 from oneshotbench.errors import OneshotbenchError
 from oneshotbench.generator.canonical import T_SUM_X, T_SUM_Y, T_VISIBLE
 from oneshotbench.generator.jobs import Run, generate_runs
@@ -39,6 +42,7 @@ from oneshotbench.generator.spec import (
     TARGET_SIZE,
     JobSpec,
 )
+from oneshotbench.omniglot import load_omniglot
 
 _NUDGE = 1e-5
 _STEP_STRIDE = 1_000_003  # mixes (seed, step) into one 63-bit generator seed
@@ -170,10 +174,6 @@ class TrainingStream:
         backend: str = "auto",
         chunk: int = 1024,
     ) -> None:
-        from oneshotbench.datasets.cluttered_omniglot import get_dataset
-        from oneshotbench.datasets.split import pool_characters
-        from oneshotbench.omniglot import load_omniglot
-
         dataset = get_dataset("cluttered-omniglot", version)
         self.level = dataset.check_level(level)
         definition = dataset.split(split)
@@ -253,8 +253,6 @@ class TrainingStream:
                 np.stack([raw.table[..., T_SUM_X], raw.table[..., T_SUM_Y]], -1)
                 / visible[..., None]
             )
-        from oneshotbench.datasets.samples import paper_center
-
         target_com = np.stack(
             [paper_center(raw.table[:, -1, T_SUM_X], visible[:, -1]),
              paper_center(raw.table[:, -1, T_SUM_Y], visible[:, -1])], 1
