@@ -54,17 +54,24 @@ def baseline(tmp_path_factory) -> Path:
     return folder
 
 
-def run_evaluate(code: Path, out: Path, cache: Path) -> tuple[float, dict]:
+def evaluate_process(code: Path, cache: Path, *args: str) -> float:
     """Wall seconds of one ``python -m oneshotbench evaluate`` process run from ``code``."""
     env = {**os.environ, "PYTHONPATH": str(code), "ONESHOTBENCH_CACHE": str(cache)}
-    args = [sys.executable, "-m", "oneshotbench", "evaluate", str(SUBMISSION), "--out", str(out)]
-    if SAMPLES:
-        args += ["--samples", SAMPLES]
+    command = [sys.executable, "-m", "oneshotbench", "evaluate", str(SUBMISSION), *args]
+    start = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=code)
+    wall = time.perf_counter() - start
+    assert done.returncode == 0, f"evaluate from {code} failed:\n{done.stderr[-3000:]}"
+    return wall
+
+
+def run_evaluate(code: Path, out: Path, cache: Path) -> tuple[float, dict]:
+    """Wall seconds and record of a run over the seven levels."""
     if out.exists():
         out.unlink()
-    start = time.perf_counter()
-    subprocess.run(args, env=env, check=True, capture_output=True, cwd=code)
-    wall = time.perf_counter() - start
+    wall = evaluate_process(
+        code, cache, "--out", str(out), *(["--samples", SAMPLES] * bool(SAMPLES))
+    )
     return wall, json.loads(out.read_text())
 
 
@@ -74,14 +81,9 @@ def test_evaluate_against_the_earlier_commit(benchmark, baseline, tmp_path):
     for cache in caches.values():  # the Omniglot glyph cache is format-compatible: share it
         cache.mkdir()
     # untimed warm-up: each side compiles its numba kernels into its own cache
-    warm = ["--levels", "4", "--samples", "10"]
+    warm = ("--levels", "4", "--samples", "10", "--out", str(tmp_path / "warm.json"))
     for code, cache in ((baseline, caches["earlier"]), (ROOT, caches["ours"])):
-        env = {**os.environ, "PYTHONPATH": str(code), "ONESHOTBENCH_CACHE": str(cache)}
-        subprocess.run(
-            [sys.executable, "-m", "oneshotbench", "evaluate", str(SUBMISSION), *warm,
-             "--out", str(tmp_path / "warm.json")],
-            env=env, check=True, capture_output=True, cwd=code,
-        )  # fmt: skip
+        evaluate_process(code, cache, *warm)
     earlier: list[float] = []
     records: list[dict] = []
 

@@ -7,11 +7,13 @@ for the same per-sample scores.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from oneshotbench import catalog
 from oneshotbench.records import load_record
 from oneshotbench.runner import evaluate
 from tests.conftest import require_real_omniglot
@@ -51,16 +53,50 @@ def test_template_matching_picks_the_recorded_glyphs(tmp_path: Path) -> None:
         np.testing.assert_array_equal(scores.pred_y, committed[level].pred_y[:n])
 
 
-def test_tiny_siamese_unet_checkpoint_scores_as_recorded(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+CHECKPOINT_SAMPLES = 100
+"""Samples re-scored per level and committed checkpoint. A paper-size U-Net predicts about 30
+samples/s on 2 CPU cores, so 100 per level keeps every committed checkpoint's re-scoring together
+within about 3 minutes of CI even with a full set of reference rows."""
+
+
+def _checkpoint_cases() -> list:
+    cases = []
+    for checkpoint in catalog.checkpoints(RESULTS):
+        sources = sorted({score.record for score in checkpoint.scores})
+        cases += [
+            pytest.param(
+                checkpoint,
+                Path(source),
+                sorted({s.level for s in checkpoint.scores if s.record == source}),
+                id=f"{checkpoint.path.parent.name}:{Path(source).stem}",
+            )
+            for source in sources
+        ]
+        if not sources:  # a committed checkpoint must come with the record that scored it
+            cases.append(pytest.param(checkpoint, None, [], id=checkpoint.path.parent.name))
+    return cases
+
+
+@pytest.mark.parametrize(("checkpoint", "source", "levels"), _checkpoint_cases())
+def test_every_committed_checkpoint_scores_as_recorded(
+    checkpoint: catalog.Checkpoint,
+    source: Path | None,
+    levels: list[int],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    checkpoint = RESULTS / "checkpoints" / "siamese_unet-tiny-L4" / "checkpoint.safetensors"
-    monkeypatch.setenv("ONESHOTBENCH_CHECKPOINT", str(checkpoint))
-    committed, fresh = rescore("siamese_unet", "siamese_unet_tiny_L4", {4: 200}, tmp_path)
-    now, then = fresh[4], committed[4]
-    np.testing.assert_array_equal(now.index, then.index[:200])
-    # float32 convolutions may round differently on another CPU; a pixel flipping across the
-    # 0.3 threshold moves one sample's IoU a little, a regression moves many a lot
-    assert np.abs(now.iou - then.iou[:200]).max() < 0.02
-    assert abs(now.iou.mean() - then.iou[:200].mean()) < 1e-3
-    assert (now.hit == then.hit[:200]).mean() >= 0.99
+    assert source is not None, f"{checkpoint.path} is committed without a record that used it"
+    record = json.loads(source.read_text())
+    name = Path(record["submission"]["file"]).stem
+    monkeypatch.setenv("ONESHOTBENCH_CHECKPOINT", str(checkpoint.path))
+    n = {level: CHECKPOINT_SAMPLES for level in levels}
+    committed, fresh = rescore(name, source.stem, n, tmp_path)
+    for level, now in fresh.items():
+        then = committed[level]
+        k = len(now)
+        np.testing.assert_array_equal(now.index, then.index[:k])
+        # float32 convolutions may round differently on another CPU; a pixel flipping across the
+        # 0.3 threshold moves one sample's IoU a little, a regression moves many a lot
+        assert np.abs(now.iou - then.iou[:k]).max() < 0.02, f"level {level}"
+        assert abs(now.iou.mean() - then.iou[:k].mean()) < 1e-3, f"level {level}"
+        assert (now.hit == then.hit[:k]).mean() >= 0.99, f"level {level}"

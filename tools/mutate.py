@@ -209,7 +209,7 @@ MUTANTS = (
     Mutant(
         "invariance-rerun-shuffled",
         "the invariance re-run is shuffled",
-        "oneshotbench/runner.py",
+        "oneshotbench/pipeline.py",
         "np.random.default_rng([seed, plan.level, 1]).permutation(len(reference.index))",
         "np.arange(len(reference.index))",
         (
@@ -220,7 +220,7 @@ MUTANTS = (
     Mutant(
         "invariance-128-samples",
         "the invariance check re-runs 128 random samples per level",
-        "oneshotbench/runner.py",
+        "oneshotbench/pipeline.py",
         "INVARIANCE_SAMPLES = 128  # per level\n",
         "INVARIANCE_SAMPLES = 12  # per level\n",
         (
@@ -256,7 +256,7 @@ MUTANTS = (
     Mutant(
         "invariance-batch-boundaries",
         "scores do not depend on batch size (every sample of the level is scored once)",
-        "oneshotbench/runner.py",
+        "oneshotbench/pipeline.py",
         "(s, min(s + size, n))",
         "(s, min(s + size, n - 1))",
         ("tests/test_evaluate.py::test_scores_do_not_depend_on_batch_size",),

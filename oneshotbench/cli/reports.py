@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from oneshotbench import catalog
+from oneshotbench.cache import atomic_write_bytes
 from oneshotbench.errors import OneshotbenchError
 from oneshotbench.leaderboard import (
     Leaderboard,
@@ -29,6 +31,7 @@ from oneshotbench.reports import (
     scores_frame,
     write_report,
 )
+from oneshotbench.reproduction import reproduction_cells, reproduction_markdown
 
 Records = Annotated[
     list[Path], typer.Argument(help="Result records (JSON) written by `oneshotbench evaluate`.")
@@ -81,10 +84,20 @@ def report(
             help="Add the paper's published rows (labelled 'paper: ...') beside the records'.",
         ),
     ] = False,
+    reproduction: Annotated[
+        Path | None,
+        typer.Option(
+            "--reproduction",
+            help="Also write the paper's 60 cells beside ours, with where each came from "
+            "(markdown; checkpoints are looked up beside the records).",
+        ),
+    ] = None,
 ) -> None:
     """Tables 1 and 2 (models x clutter levels) and Fig. 4-style plots from result records.
 
-    Example: oneshotbench report results/*.json --paper --out report/
+    Examples:
+      oneshotbench report results/*.json --paper --out report/
+      oneshotbench report results/*.json --reproduction results/REPRODUCTION.md
     """
     chosen = _formats(formats)
     loaded = _load(records)
@@ -96,6 +109,13 @@ def report(
     if out is not None:
         written = write_report(recs, out, chosen, plots, paper)
         console.print(Text(f"wrote {len(written)} files to {out}"))
+    if reproduction is not None:
+        folders = sorted({Path(source).parent for source, _, _ in loaded})
+        found = [c for folder in folders for c in catalog.checkpoints(folder)]
+        cells = reproduction_cells([(src, rec) for src, rec, _ in loaded], found)
+        atomic_write_bytes(reproduction, reproduction_markdown(cells).encode())
+        measured = sum(c.ours is not None for c in cells)
+        console.print(Text(f"wrote {reproduction}: {measured} of {len(cells)} cells measured"))
 
 
 def _rich_table(board: Leaderboard) -> Table:

@@ -1,0 +1,83 @@
+"""The cell-by-cell reproduction table: which record stands for a cell, and the committed file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from oneshotbench import catalog
+from oneshotbench.catalog import Checkpoint, Score
+from oneshotbench.reproduction import (
+    TOLERANCE,
+    reproduction_cells,
+    reproduction_markdown,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results"
+
+
+def record(file: str, level: int, n: int, iou: float, **dataset) -> dict:
+    return {
+        "created": "2026-11-30T00:00:00+00:00",
+        "submission": {"file": file},
+        "dataset": {"name": "cluttered-omniglot", "version": 1, "split": "test-one-shot",
+                    "private": False, **dataset},
+        "levels": [{"level": level, "n": n, "iou": iou, "iou_ci": [iou - 1, iou + 1],
+                    "loc": iou, "loc_ci": [iou - 2, iou + 2]}],
+    }  # fmt: skip
+
+
+def checkpoint(size: str, source: str, level: int) -> Checkpoint:
+    score = Score(source, level, 0.0, (0.0, 0.0), 1, "sha256")
+    return Checkpoint(Path(f"ck-{size}/checkpoint.safetensors"), "siamese_unet", size, level,
+                      100, 1, 1, "0" * 64, [score])  # fmt: skip
+
+
+def cell(cells, table: int, model: str, level: int):
+    return next(c for c in cells if (c.table, c.model, c.level) == (table, model, level))
+
+
+def test_sixty_cells_in_paper_order() -> None:
+    cells = reproduction_cells([], [])
+    assert len(cells) == 60 and all(c.ours is None for c in cells)
+    assert [c.level for c in cells if c.model == "masknet untargeted"] == [32, 64, 128, 256]
+    assert len([c for c in cells if c.table == 2]) == 21
+
+
+def test_the_largest_eligible_record_stands_for_a_cell() -> None:
+    records = [
+        ("a.json", record("siamese_unet.py", 4, 1000, 90.0)),
+        ("b.json", record("siamese_unet.py", 4, 10_000, 95.0)),
+        ("c.json", record("siamese_unet.py", 4, 20_000, 10.0, split="val-one-shot")),
+        ("d.json", record("siamese_unet.py", 4, 20_000, 11.0, private=True)),
+        ("e.json", record("siamese_unet.py", 4, 20_000, 12.0, version=0)),
+        ("f.json", record("siamese_unet_v2.py", 4, 20_000, 13.0)),
+    ]
+    chosen = cell(reproduction_cells(records, []), 1, "siamese u-net", 4)
+    assert (chosen.record, chosen.ours, chosen.n, chosen.half_ci) == ("b.json", 95.0, 10_000, 1.0)
+    assert chosen.difference == 95.0 - 97.1 and chosen.reproduced == (abs(95.0 - 97.1) <= TOLERANCE)
+    masknet = cell(reproduction_cells([("m.json", record("masknet.py", 8, 10, 80.0))], []), 2,
+                   "masknet", 8)  # fmt: skip
+    assert masknet.ours == 80.0 and masknet.half_ci == 2.0  # Table 2 reads the localisation
+
+
+def test_records_of_a_cpu_demo_network_do_not_count() -> None:
+    records = [("tiny.json", record("siamese_unet.py", 4, 10_000, 24.0)),
+               ("paper.json", record("siamese_unet.py", 4, 1_000, 96.0))]  # fmt: skip
+    checkpoints = [checkpoint("tiny", "tiny.json", 4), checkpoint("paper", "paper.json", 4)]
+    chosen = cell(reproduction_cells(records, checkpoints), 1, "siamese u-net", 4)
+    assert chosen.record == "paper.json" and chosen.checkpoint.size == "paper"
+    text = reproduction_markdown(reproduction_cells(records, checkpoints))
+    assert "`ck-paper` (paper, 100 steps)" in text and "1 of 60 cells measured, 1 within" in text
+
+
+def test_the_committed_reproduction_table_is_current() -> None:
+    sources = sorted(RESULTS.glob("*.json"))
+    records = [(str(path), json.loads(path.read_text())) for path in sources]
+    cells = reproduction_cells(records, catalog.checkpoints(RESULTS))
+    committed = (RESULTS / "REPRODUCTION.md").read_text()
+    assert committed == reproduction_markdown(cells), (
+        "results/REPRODUCTION.md is stale: run `oneshotbench report results/*.json "
+        "--reproduction results/REPRODUCTION.md`"
+    )
