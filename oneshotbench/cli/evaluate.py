@@ -298,9 +298,18 @@ def evaluate(
             f"{invariance['max_prob_deviation']:.2g} over {invariance['samples']} re-run samples, "
             f"tolerance {invariance['tolerance']:g})"
         )
+    console.print(Text(time_line(record["timing"])))
     console.print(Text(f"record: {record_path} (sandbox: {record['sandbox']})"))
     if invariance is not None and invariance["flagged"]:
         raise typer.Exit(3)
+
+
+def time_line(timing: dict) -> str:
+    """Wall time and where it went: the busy seconds of each stage (they overlap)."""
+    stages = timing.get("stages") or {}
+    busy = [f"{name.removesuffix('_s')} {sec:.1f}" for name, sec in stages.items() if sec >= 0.05]
+    where = f" (busy seconds, overlapping: {', '.join(busy)})" if busy else ""
+    return f"time: {timing['wall_s']:.1f} s{where}"
 
 
 def register(app: typer.Typer) -> None:
