@@ -66,6 +66,19 @@ def _com_from_moments(moments: Tensor) -> Tensor:
     return torch.floor((moments32[:, 1:] + _COM_NUDGE) / count).to(torch.int64)
 
 
+def _pair_moments(pred: Tensor, gt: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`_moments` of both masks and the count of their intersection; on the CPU in one
+    compiled pass (:mod:`oneshotbench.metrics_kernel`, equal to these reductions by test)."""
+    if pred.device.type == "cpu":
+        from oneshotbench.metrics_kernel import pair_moments
+
+        both = torch.from_numpy(
+            pair_moments(np.ascontiguousarray(pred.numpy()), np.ascontiguousarray(gt.numpy()))
+        )
+        return both[:, 0:3], both[:, 3:6], both[:, 6]
+    return _moments(pred), _moments(gt), _count(pred & gt)
+
+
 def _check_masks(*masks: Tensor) -> None:
     for mask in masks:
         if mask.dtype != torch.bool or mask.dim() != 3:
@@ -252,7 +265,7 @@ class SegmentationScores:
         _check_masks(pred, gt)
         if index.shape != (pred.shape[0],):
             raise ValueError(f"index shape {tuple(index.shape)} != batch size {pred.shape[0]}")
-        pred_m, gt_m = _moments(pred), _moments(gt)
+        pred_m, gt_m, inter = _pair_moments(pred, gt)
         if locations is None:
             pred_xy = _com_from_moments(pred_m)
         else:
@@ -263,7 +276,7 @@ class SegmentationScores:
         size = (pred.shape[1], pred.shape[2])
         part = {
             "index": index.to(torch.int64),
-            "iou": _iou_from_counts(_count(pred & gt), pred_m[:, 0], gt_m[:, 0]),
+            "iou": _iou_from_counts(inter, pred_m[:, 0], gt_m[:, 0]),
             "hit": localization_hits(pred_xy, gt_xy),
             "hit_strict": localization_hits_strict(pred_xy, gt_xy, size),
             "pred_x": pred_xy[:, 0],

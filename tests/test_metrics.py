@@ -310,3 +310,19 @@ def test_update_rejects_malformed_input() -> None:
         scorer.update(torch.arange(3), torch.zeros(2, 4, 4), torch.zeros(2, 4, 4, dtype=torch.bool))
     with pytest.raises(ValueError, match="never called"):
         scorer.compute()
+
+
+@pytest.mark.parametrize("shape", [(40, 96, 96), (3, 5, 9), (1, 1, 1)])
+def test_the_compiled_cpu_pass_equals_the_torch_reductions(shape: tuple[int, int, int]) -> None:
+    from oneshotbench.metrics import _count, _moments, _pair_moments
+
+    g = torch.Generator().manual_seed(sum(shape))
+    density = torch.rand(shape[0], 1, 1, generator=g) ** 3  # empty, sparse and dense masks
+    pred = torch.rand(shape, generator=g) < density
+    gt = torch.rand(shape, generator=g) < density.flip(0)
+    pred[0], gt[-1] = True, False  # a full prediction and an empty ground truth
+    for p, t in ((pred, gt), (pred.transpose(1, 2), gt.transpose(1, 2))):  # also non-contiguous
+        fast = _pair_moments(p, t)
+        reference = (_moments(p), _moments(t), _count(p & t))
+        for got, expected in zip(fast, reference, strict=True):
+            assert torch.equal(got, expected)

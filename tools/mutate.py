@@ -164,6 +164,14 @@ MUTANTS = (
     ),
     # --- statistics ----------------------------------------------------------------------------
     Mutant(
+        "metric-cpu-pass-equals-torch",
+        "the harness's compiled CPU pass computes the same moments as the torch metrics",
+        "oneshotbench/metrics_kernel.py",
+        "                g_x += g * x\n",
+        "                g_x += g * (x + 1)\n",
+        ("tests/test_metrics.py",),
+    ),
+    Mutant(
         "stats-bootstrap-default-10000",
         "bootstrap CIs use 10,000 resamples by default",
         "oneshotbench/stats.py",
