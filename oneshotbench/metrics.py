@@ -68,9 +68,9 @@ def _com_from_moments(moments: Tensor) -> Tensor:
 
 def _pair_moments(pred: Tensor, gt: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """:func:`_moments` of both masks and the count of their intersection; on the CPU in one
-    compiled pass (:mod:`oneshotbench.metrics_kernel`, equal to these reductions by test)."""
+    compiled pass (:mod:`oneshotbench.scoring_kernels`, equal to these reductions by test)."""
     if pred.device.type == "cpu":
-        from oneshotbench.metrics_kernel import pair_moments
+        from oneshotbench.scoring_kernels import pair_moments
 
         both = torch.from_numpy(
             pair_moments(np.ascontiguousarray(pred.numpy()), np.ascontiguousarray(gt.numpy()))

@@ -63,7 +63,7 @@ def bootstrap_means(columns: Sequence[np.ndarray], seed: int, n_resamples: int) 
     gathered = [c for c in range(len(samples)) if c not in counted]
     counts_in = np.stack([samples[c].astype(np.int64) for c in counted] or [np.zeros(n, np.int64)])
     floats_in = np.stack([samples[c].astype(np.float64) for c in gathered] or [np.zeros(n)])
-    from oneshotbench.stats_kernel import gather_resamples  # numba: only when resampling
+    from oneshotbench.scoring_kernels import gather_resamples  # numba: only when resampling
 
     rng = np.random.default_rng(seed)
     means = np.empty((len(samples), n_resamples))

@@ -257,3 +257,15 @@ def test_records_without_analysis_are_refused(monkeypatch, capsys) -> None:
     old = ROOT / "results" / "chance.json"
     code, _, err = cli(monkeypatch, capsys, "analyze", str(old))
     assert code == 2 and "re-evaluate" in err and "Traceback" not in err
+
+
+def test_instance_counts_equal_a_bincount_per_sample() -> None:
+    from oneshotbench.scoring_kernels import instance_counts
+
+    rng = np.random.default_rng(3)
+    instance_map = rng.integers(0, 9, (6, 20, 30)).astype(np.int16)
+    pred = rng.random((6, 20, 30)) < np.linspace(0, 1, 6)[:, None, None]
+    expected = np.stack(
+        [np.bincount(m[p], minlength=9) for m, p in zip(instance_map, pred, strict=True)]
+    )
+    np.testing.assert_array_equal(instance_counts(instance_map, pred, 9), expected)

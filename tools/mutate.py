@@ -166,7 +166,7 @@ MUTANTS = (
     Mutant(
         "metric-cpu-pass-equals-torch",
         "the harness's compiled CPU pass computes the same moments as the torch metrics",
-        "oneshotbench/metrics_kernel.py",
+        "oneshotbench/scoring_kernels.py",
         "                g_x += g * x\n",
         "                g_x += g * (x + 1)\n",
         ("tests/test_metrics.py",),

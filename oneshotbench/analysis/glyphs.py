@@ -1,10 +1,10 @@
 """Per-sample glyph analysis: which pasted glyph a prediction chose, and what made the target hard.
 
-A pure, vectorised kernel over one batch (numpy only; no files, no printing). It sits at the
+A pure, vectorised kernel over one batch (numpy and one compiled pass; no files, no printing). It sits at the
 metrics layer: the runner calls it where it scores a batch, with ground truth the submission never
-sees. One ``np.bincount`` over the predicted pixels gives, per sample, how many predicted pixels
-fall on every instance (background, each pasted glyph); everything else comes from the per-glyph
-table (paste order, the scene target last).
+sees. One pass over the predicted pixels (a per-sample ``np.bincount``, compiled) gives, per
+sample, how many predicted pixels fall on every instance (background, each pasted glyph);
+everything else comes from the per-glyph table (paste order, the scene target last).
 
 Definitions (documented in docs/record-schema.md):
 
@@ -155,10 +155,11 @@ def analyze_glyphs(
 
     n, level = table.shape[:2]
     bins = level + 1
-    lit = pred.reshape(n, -1)
-    owners = instance_map.reshape(n, -1)[lit]  # the instance under every predicted pixel
-    key = np.repeat(np.arange(n, dtype=np.int64) * bins, lit.sum(axis=1)) + owners
-    counts = np.bincount(key, minlength=n * bins).reshape(n, bins)
+    from oneshotbench.scoring_kernels import instance_counts
+
+    counts = instance_counts(
+        np.ascontiguousarray(instance_map), np.ascontiguousarray(pred, dtype=bool), bins
+    )  # predicted pixels per (sample, instance): a per-sample bincount in one pass
     pred_pixels = counts.sum(axis=1)
     glyph_counts = counts[:, 1:]
     best = glyph_counts.argmax(axis=1)  # 0-based paste index; ties go to the lower one
