@@ -1,10 +1,10 @@
 """Per-sample glyph analysis: which pasted glyph a prediction chose, and what made the target hard.
 
-A pure, vectorised kernel over one batch (numpy and one compiled pass; no files, no printing). It sits at the
-metrics layer: the runner calls it where it scores a batch, with ground truth the submission never
-sees. One pass over the predicted pixels (a per-sample ``np.bincount``, compiled) gives, per
-sample, how many predicted pixels fall on every instance (background, each pasted glyph);
-everything else comes from the per-glyph table (paste order, the scene target last).
+A pure, vectorised kernel over one batch (numpy and one compiled pass; no files, no printing).
+It sits at the metrics layer: the runner calls it where it scores a batch, with ground truth the
+submission never sees. One pass over the predicted pixels (a per-sample ``np.bincount``,
+compiled) gives, per sample, how many predicted pixels fall on every instance (background, each
+pasted glyph); everything else comes from the per-glyph table (paste order, the target last).
 
 Definitions (documented in docs/record-schema.md):
 
