@@ -97,3 +97,25 @@ def test_pre_fix_distractor_count_is_uniform_below_the_level(real_glyphs, level)
     assert placed[0].min() == 0 and placed[0].max() == level - 2
     mean, spread = (level - 2) / 2, np.sqrt(((level - 1) ** 2 - 1) / 12 / 1000)
     assert abs(placed[0].mean() - mean) < 4 * spread
+
+
+def test_training_stream_draws_version_0_with_the_kernel(real_glyphs) -> None:
+    from oneshotbench.datasets import TrainingStream
+    from oneshotbench.errors import OneshotbenchError
+
+    stream = TrainingStream(level=16, batch_size=64, version=0, glyphs=real_glyphs)
+    assert stream.backend == "kernel"
+    labels = [len(np.unique(m[m > 0])) for m in stream.batch(0)["instance_map"].numpy()]
+    assert max(labels) <= 16 and np.mean(labels) < 10  # about 8 glyphs (7.5 distractors + 1)
+    with pytest.raises(OneshotbenchError, match="kernel backend only"):
+        TrainingStream(level=16, version=0, glyphs=real_glyphs, backend="torch")
+
+
+def test_instances_list_only_pasted_glyphs(real_glyphs) -> None:
+    samples = load_split("test-one-shot", 32, version=0, glyphs=real_glyphs).get(0, 20)
+    pasted = (samples.table[..., T_DRAWER] > 0).sum(axis=1)
+    assert pasted.min() < 32  # some distractor slots are empty in version 0
+    assert len(samples.instances) == pasted.sum() and (samples.instances["drawer"] > 0).all()
+    for position in (0, 7, 19):
+        rows = samples.instances_of(position)
+        assert len(rows) == pasted[position] and rows["k"].iloc[-1] == 32  # the target: label L

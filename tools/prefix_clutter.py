@@ -4,7 +4,8 @@
 
 For every clutter level prints, for version 0 and version 1, the mean number of distractors
 pasted into a scene and the mean number still visible (at least one pixel not overdrawn), with
-their quartiles, as a Markdown table. Reads the per-glyph tables the generator produces.
+their quartiles, and the share of lit (non-black) scene pixels, as a Markdown table. Reads the
+per-glyph tables the generator produces.
 """
 
 from __future__ import annotations
@@ -38,18 +39,20 @@ def main() -> int:
     args = parser.parse_args()
     glyphs = load_omniglot(args.omniglot)
     print(
-        "| level | pasted v0 | visible v0 | pasted v1 | visible v1 | visible v0 / v1 |\n"
-        "| --- | --- | --- | --- | --- | --- |"
+        "| level | pasted v0 | visible v0 | pasted v1 | visible v1 | visible v0 / v1 "
+        "| lit % v0 | lit % v1 |\n| --- | --- | --- | --- | --- | --- | --- | --- |"
     )
     for level in get_dataset("cluttered-omniglot", 1).levels:
-        cells, visible_means = [], []
+        cells, visible_means, lit = [], [], []
         for version in (0, 1):
             split = load_split(args.split, level, version=version, glyphs=glyphs)
-            pasted, visible = distractor_counts(split.get(0, args.samples).table)
+            samples = split.get(0, args.samples)
+            pasted, visible = distractor_counts(samples.table)
             cells += [_summary(pasted), _summary(visible)]
             visible_means.append(visible.mean())
+            lit.append(f"{100 * (samples.scene > 0).any(axis=-1).mean():.1f}")
         ratio = visible_means[0] / visible_means[1]
-        print(f"| {level} | " + " | ".join(cells) + f" | {ratio:.2f} |")
+        print(f"| {level} | " + " | ".join(cells) + f" | {ratio:.2f} | " + " | ".join(lit) + " |")
     return 0
 
 
