@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,3 +120,29 @@ def test_instances_list_only_pasted_glyphs(real_glyphs) -> None:
     for position in (0, 7, 19):
         rows = samples.instances_of(position)
         assert len(rows) == pasted[position] and rows["k"].iloc[-1] == 32  # the target: label L
+
+
+def test_evaluate_scores_version_0(tmp_path, monkeypatch, real_glyphs) -> None:
+    import oneshotbench.datasets as datasets
+    from oneshotbench import runner
+
+    load = datasets.load_split
+    monkeypatch.setattr(
+        datasets, "load_split", lambda *args, **kwargs: load(*args, glyphs=real_glyphs, **kwargs)
+    )
+    records = {
+        version: runner.evaluate(
+            Path(__file__).resolve().parents[1] / "submissions" / "all_lit.py",
+            levels=(4,),
+            samples=60,
+            progress=False,
+            out=tmp_path / f"v{version}.json",
+            version=version,
+        )
+        for version in (0, 1)
+    }
+    for version, record in records.items():
+        assert record["dataset"]["version"] == version
+        committed = get_dataset("cluttered-omniglot", version).registry.entry("test-one-shot", 4)
+        assert record["dataset"]["fingerprints"]["4"] == committed["fingerprint"]
+    assert records[0]["levels"][0]["iou"] > records[1]["levels"][0]["iou"] + 10
