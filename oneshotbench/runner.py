@@ -11,6 +11,7 @@ submission and sees nothing but pixels. Ground truth stays in this process; scor
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
 import hashlib
 import json
@@ -81,12 +82,12 @@ OpenSplit = Callable[[str, int, "Path | None", "int | None"], SplitSource]
 
 
 def open_registered_split(
-    split: str, level: int, omniglot: Path | None, master_seed: int | None
+    split: str, level: int, omniglot: Path | None, master_seed: int | None, *, version: int = 1
 ) -> SplitSource:
     """The registry's split (imported lazily: the dataset layer is heavy to import)."""
     from oneshotbench.datasets import load_split
 
-    return load_split(split, level, omniglot=omniglot, master_seed=master_seed)
+    return load_split(split, level, omniglot=omniglot, master_seed=master_seed, version=version)
 
 
 # --------------------------------------------------------------------------- processes
@@ -280,6 +281,7 @@ def evaluate(
     overwrite: bool = False,
     analysis: bool = True,
     save_masks: bool = False,
+    version: int = 1,
 ) -> dict:
     """Score ``submission`` (a protocol-v1 file) and write its record; returns the record.
 
@@ -287,7 +289,8 @@ def evaluate(
     beside it. Finished batches are journaled in ``<out stem>.partial/`` until the record is
     written; ``resume=True`` continues from them. Under ``torchrun`` every process scores its share
     of the batches, process 0 writes the record, and every process returns it. ``None`` switches
-    a limit off; ``open_split`` replaces the dataset registry (tests, benchmarks, own data).
+    a limit off; ``open_split`` replaces the dataset registry (tests, benchmarks, own data);
+    ``version`` chooses the registry's dataset version (0: the pre-fix data the paper used).
 
     ``sandbox`` ("auto", "bubblewrap" or "none") chooses the isolation (auto falls back to none
     with a :class:`~oneshotbench.sandbox.SandboxWarning`); the submission's environment is an
@@ -351,7 +354,7 @@ def evaluate(
         omniglot=None if omniglot is None else Path(omniglot),
         progress=progress,
         threshold=threshold,
-        open_split=open_split or open_registered_split,
+        open_split=open_split or functools.partial(open_registered_split, version=version),
         sandbox=mode,
         env=worker_env,
         name=name,

@@ -21,10 +21,10 @@ from tests.conftest import REAL_PATH
 
 
 def test_registry_lists_and_failed_lookups_say_what_exists() -> None:
-    assert [d.label for d in list_datasets()] == ["cluttered-omniglot v1"]
+    assert [d.label for d in list_datasets()] == ["cluttered-omniglot v0", "cluttered-omniglot v1"]
     with pytest.raises(LookupFailure, match="known: cluttered-omniglot"):
         get_dataset("cluttered-mnist")
-    with pytest.raises(LookupFailure, match="known: 1"):
+    with pytest.raises(LookupFailure, match="known: 0, 1"):
         get_dataset("cluttered-omniglot", 7)
     dataset = get_dataset()
     with pytest.raises(LookupFailure, match="test-one-shot"):

@@ -78,7 +78,8 @@ class FakeSplit:
 OPENED: list[tuple] = []
 
 
-def open_fake(split: str, level: int, omniglot, master_seed) -> FakeSplit:
+def open_fake(split: str, level: int, omniglot, master_seed, *, version: int = 1) -> FakeSplit:
+    """Stands in for the registry (also as ``runner.open_registered_split``: then ``version``)."""
     OPENED.append((split, level, master_seed))
     return FakeSplit(level, seed=master_seed or 0)
 

@@ -82,6 +82,35 @@ MUTANTS = (
         ("tests/test_generator.py::test_official_md5_digest[test-one-shot-4]",),
     ),
     Mutant(
+        "exact-prefix-distractor-count",
+        "version 0: the pre-fix distractor count is choice(L - 1), uniform on 0..L-2",
+        "oneshotbench/generator/canonical.py",
+        "randint(state, 0, level - 1) if pre_fix",
+        "randint(state, 1, level) if pre_fix",
+        ("tests/test_prefix.py::test_pre_fix_md5_digest[test-one-shot-4]",),
+    ),
+    Mutant(
+        "exact-prefix-skip",
+        "version 0: a failed distractor is skipped, not redrawn",
+        "oneshotbench/generator/canonical.py",
+        "while placed < distractors and (not pre_fix or attempts < distractors):",
+        "while placed < distractors:",
+        (
+            "tests/test_prefix.py::test_pre_fix_kernel_equals_pil_reference_loop[val-train-4-0-60-1-0]",
+        ),
+    ),
+    Mutant(
+        "exact-prefix-restart",
+        "version 0: a failed scene target restarts the whole scene",
+        "oneshotbench/generator/canonical.py",
+        "while not ok and not pre_fix:",
+        "while not ok:",
+        (
+            "tests/test_prefix.py::"
+            "test_pre_fix_kernel_equals_pil_reference_loop[val-one-shot-4-0-200-0-1]",
+        ),
+    ),
+    Mutant(
         "exact-fingerprint-locates-bad-sample",
         "a single wrong pixel is caught and located by the per-sample CRC-32",
         "oneshotbench/datasets/fingerprints.py",

@@ -22,7 +22,9 @@ OMNIGLOT_HELP = (
 )
 OmniglotOption = typer.Option(None, "--omniglot", help=OMNIGLOT_HELP, show_default=False)
 DatasetOption = typer.Option("cluttered-omniglot", "--dataset", help="Registered dataset name.")
-VersionOption = typer.Option(1, "--version", help="Dataset version (1 = the official release).")
+VersionOption = typer.Option(
+    1, "--version", help="Dataset version (1 = the official release, 0 = the pre-fix data)."
+)
 
 
 def register(root: typer.Typer) -> None:

@@ -246,6 +246,9 @@ def evaluate(
     save_masks: Annotated[
         bool, typer.Option(help="Also store the binarised predictions, bit-packed (galleries).")
     ] = False,
+    version: Annotated[
+        int, typer.Option(help="Dataset version (1 = the official release, 0 = pre-fix data).")
+    ] = 1,
 ) -> None:
     mode, warning = sandboxing.resolve_mode(sandbox)
     if warning:
@@ -279,6 +282,7 @@ def evaluate(
             overwrite=overwrite,
             analysis=analysis,
             save_masks=save_masks,
+            version=version,
         )
     except KeyboardInterrupt:
         journal = runner.journal_path(record_path)

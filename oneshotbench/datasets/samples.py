@@ -78,10 +78,13 @@ class Samples:
         """The instance table as columns: ``alphabet`` holds indices into ``self.alphabets``."""
         n, level, _ = self.table.shape
         rows = self.table.reshape(n * level, -1).astype(np.int64)
+        # Only pasted glyphs: version 0 leaves the rows of distractors it never drew empty.
+        pasted = rows[:, T_DRAWER] > 0
+        rows = rows[pasted]
         visible = rows[:, T_VISIBLE]
         columns = {
-            "sample": np.repeat(self.index, level),
-            "k": np.tile(np.arange(1, level + 1), n),
+            "sample": np.repeat(self.index, level)[pasted],
+            "k": np.tile(np.arange(1, level + 1), n)[pasted],
             "char": rows[:, T_CHAR],
             "alphabet": self.char_alphabet[rows[:, T_CHAR]].astype(np.int64),
             "drawer": rows[:, T_DRAWER],
@@ -100,7 +103,7 @@ class Samples:
 
     @cached_property
     def instances(self) -> pd.DataFrame:
-        """One row per pasted glyph (paste order, the scene target last)."""
+        """One row per pasted glyph (paste order, the scene target last; ``k`` its label)."""
         import pandas as pd  # imported on demand: most consumers need only the arrays
 
         columns = self.instance_columns()
@@ -109,6 +112,7 @@ class Samples:
 
     def instances_of(self, position: int) -> pd.DataFrame:
         """The instance rows of the ``position``-th sample of this batch (without ``sample``)."""
-        level = self.table.shape[1]
-        rows = self.instances.iloc[position * level : (position + 1) * level]
+        pasted = self.table[:, :, T_DRAWER] > 0
+        start = int(pasted[:position].sum())
+        rows = self.instances.iloc[start : start + int(pasted[position].sum())]
         return rows.drop(columns="sample").reset_index(drop=True)

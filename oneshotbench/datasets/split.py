@@ -120,7 +120,8 @@ class Split:
 
     def job_spec(self, job: int) -> JobSpec:
         low, high = self.definition.drawers
-        return JobSpec(self.pool, low, high, self.level, int(self.job_seeds[job]))
+        seed = int(self.job_seeds[job])
+        return JobSpec(self.pool, low, high, self.level, seed, self.dataset.pre_fix)
 
     # -- generation ---------------------------------------------------------------------------
 

@@ -342,6 +342,7 @@ def generate_samples(
     tables: np.ndarray,
     offsets: np.ndarray,
     word_offset: int,
+    pre_fix: int,
 ) -> int:
     """Generate ``len(scenes)`` consecutive samples of a job from ``state`` (advanced in place).
 
@@ -351,8 +352,13 @@ def generate_samples(
     (zeroed here); ``offsets[i]`` receives the word offset at which sample i starts. Instance
     maps and tables of length 1 (not one per sample) are scratch: the per-glyph statistics are
     then skipped. The first
-    ``word_offset`` words of ``state`` are skipped (random access inside a job). Returns
-    :data:`OK`, or :data:`GLYPH_TOO_LARGE` where the original would have crashed.
+    ``word_offset`` words of ``state`` are skipped (random access inside a job). ``pre_fix``
+    non-zero draws as the authors' code did before its September 2018 fix (dataset version 0):
+    the distractor count is ``choice(level - 1)``, i.e. ``randint(0, level - 1)``; a distractor
+    whose rendering fails is skipped, not redrawn; a failed scene target restarts the scene
+    (fresh canvas, the same number of distractor attempts). Unplaced distractor rows of the table
+    stay zero (drawer 0). Returns :data:`OK`, or :data:`GLYPH_TOO_LARGE` where the original would
+    have crashed.
     """
     skip_words(state, word_offset)
     buffer = np.zeros((GLYPH_BUFFER, GLYPH_BUFFER), np.uint8)
@@ -364,39 +370,46 @@ def generate_samples(
         scene = scenes[s]
         instances = instance_maps[s if per_sample else 0]
         table = tables[s if per_sample else 0]
-        scene[:] = 0
         masks[s][:] = False
         targets[s][:] = 0
-        instances[:] = 0
-        table[:] = 0
         char = pool[randint(state, 0, n_chars)]
         drawer = randint(state, drawer_low, drawer_high)
-        placed = 0
-        while placed < level - 1:
-            other = pool[randint(state, 0, n_chars)]
-            other_drawer = randint(state, drawer_low, drawer_high)
-            ok, left, top, w, h, r, g, b = _render(
-                state,
-                glyphs[other, other_drawer],
-                bounds[other, other_drawer],
-                MAX_SCALE,
-                buffer,
-                scratch,
-            )
-            if not ok:
-                continue
-            if w > SCENE_SIZE or h > SCENE_SIZE:
-                return GLYPH_TOO_LARGE
-            x = randint(state, 0, SCENE_SIZE - w + 1)
-            y = randint(state, 0, SCENE_SIZE - h + 1)
-            placed += 1
-            _paste_scene(buffer, left, top, w, h, x, y, r, g, b, placed, scene, instances)
-            _record(table, placed - 1, other, other_drawer + 1, r, g, b, x, y, w, h)
-        next_double(state)  # the original's "empty scene" test, always drawn
-        while True:
+        distractors = randint(state, 0, level - 1) if pre_fix else level - 1
+        while True:  # once, except where a failed pre-fix target restarts the scene
+            scene[:] = 0
+            instances[:] = 0
+            table[:] = 0
+            placed = 0
+            attempts = 0  # bounded only before the fix: a failed distractor was skipped
+            while placed < distractors and (not pre_fix or attempts < distractors):
+                attempts += 1
+                other = pool[randint(state, 0, n_chars)]
+                other_drawer = randint(state, drawer_low, drawer_high)
+                ok, left, top, w, h, r, g, b = _render(
+                    state,
+                    glyphs[other, other_drawer],
+                    bounds[other, other_drawer],
+                    MAX_SCALE,
+                    buffer,
+                    scratch,
+                )
+                if not ok:
+                    continue
+                if w > SCENE_SIZE or h > SCENE_SIZE:
+                    return GLYPH_TOO_LARGE
+                x = randint(state, 0, SCENE_SIZE - w + 1)
+                y = randint(state, 0, SCENE_SIZE - h + 1)
+                placed += 1
+                _paste_scene(buffer, left, top, w, h, x, y, r, g, b, placed, scene, instances)
+                _record(table, placed - 1, other, other_drawer + 1, r, g, b, x, y, w, h)
+            next_double(state)  # the original's "empty scene" test, always drawn
             ok, left, top, w, h, r, g, b = _render(
                 state, glyphs[char, drawer], bounds[char, drawer], MAX_SCALE, buffer, scratch
             )
+            while not ok and not pre_fix:  # after the fix: only the augmentation is redrawn
+                ok, left, top, w, h, r, g, b = _render(
+                    state, glyphs[char, drawer], bounds[char, drawer], MAX_SCALE, buffer, scratch
+                )
             if ok:
                 break
         if w > SCENE_SIZE or h > SCENE_SIZE:

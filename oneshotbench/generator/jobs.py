@@ -145,6 +145,7 @@ def generate_run(
         out.table,
         out.offset,
         word_offset,
+        int(job.pre_fix),
     )
     if status == GLYPH_TOO_LARGE:  # the original would have crashed here too
         raise RuntimeError(f"a glyph larger than the scene occurred in job seed {job.seed}")

@@ -6,6 +6,10 @@ PIL affine transform, resize, crop, colour and paste per glyph, numpy's legacy g
 :mod:`oneshotbench.generator.canonical`. Tests prove the kernel bit-identical to it, and
 benchmarks measure the kernel's speed against it.
 
+``job.pre_fix`` runs the authors' code as it was before their 5 September 2018 fix (dataset
+version 0): the distractor count is ``choice(level - 1)``, a failed distractor is skipped, and a
+failed scene target restarts the whole scene (the ``continue`` of the original's outer loop).
+
 The one deliberate deviation from running the original on today's Pillow is the 2018 stack's
 handling of a zero-width/height crop (reference-spec §2.6): three colour draws are made and the
 glyph is retried. Today's Pillow would paste an empty glyph instead, which does not reproduce the
@@ -80,10 +84,33 @@ def _render(glyph: Image.Image, rs: np.random.RandomState, scale: float):
     return _colour(_crop(_warp(glyph, rs, scale)), rs)
 
 
+def _render_retried(glyph: Image.Image, rs: np.random.RandomState, scale: float):
+    while True:
+        try:
+            return _render(glyph, rs, scale)
+        except _Retry:
+            continue
+
+
 def _position(rs: np.random.RandomState, size: tuple[int, int]) -> tuple[int, int]:
     x = rs.randint(0, SCENE_SIZE - size[0] + 1)
     y = rs.randint(0, SCENE_SIZE - size[1] + 1)
     return x, y
+
+
+def _distractors(scene, glyphs, job: JobSpec, count: int, rs: np.random.RandomState) -> None:
+    """Paste ``count`` distractors; a failed one is redrawn, or before the fix skipped."""
+    n_chars = len(glyphs)
+    placed = attempts = 0
+    while placed < count and (not job.pre_fix or attempts < count):
+        attempts += 1
+        other = glyphs[rs.randint(0, n_chars)][rs.randint(job.drawer_low, job.drawer_high)]
+        try:
+            coloured, _ = _render(other, rs, MAX_SCALE)
+        except _Retry:
+            continue
+        scene.paste(coloured, _position(rs, coloured.size), mask=coloured)
+        placed += 1
 
 
 def reference_job(
@@ -100,33 +127,23 @@ def reference_job(
     targets = np.zeros((count, TARGET_SIZE, TARGET_SIZE, 3), np.uint8)
     for i in range(count):
         glyph = glyphs[rs.randint(0, n_chars)][rs.randint(job.drawer_low, job.drawer_high)]
-        scene = Image.new("RGBA", (SCENE_SIZE, SCENE_SIZE), (0, 0, 0, 255))
-        placed = 0
-        while placed < job.level - 1:
-            other = glyphs[rs.randint(0, n_chars)][rs.randint(job.drawer_low, job.drawer_high)]
-            try:
-                coloured, _ = _render(other, rs, MAX_SCALE)
-            except _Retry:
-                continue
-            scene.paste(coloured, _position(rs, coloured.size), mask=coloured)
-            placed += 1
-        rs.random_sample()  # the original's "empty scene" test, always drawn
-        while True:
-            try:
-                coloured, stroke = _render(glyph, rs, MAX_SCALE)
+        # Before the fix: n_distractors = np.random.choice(DISTRACTORS) with an int argument.
+        distractors = rs.choice(job.level - 1) if job.pre_fix else job.level - 1
+        while True:  # the original's scene loop: a failed pre-fix target restarts the scene
+            scene = Image.new("RGBA", (SCENE_SIZE, SCENE_SIZE), (0, 0, 0, 255))
+            _distractors(scene, glyphs, job, distractors, rs)
+            rs.random_sample()  # the original's "empty scene" test, always drawn
+            try:  # after the fix the target has its own retry loop
+                render = _render if job.pre_fix else _render_retried
+                coloured, stroke = render(glyph, rs, MAX_SCALE)
                 break
             except _Retry:
-                continue
+                continue  # before the fix: the original's outer loop starts the scene over
         corner = _position(rs, coloured.size)
         scene.paste(coloured, corner, mask=coloured)
         seg = Image.new("1", (SCENE_SIZE, SCENE_SIZE), 0)
         seg.paste(stroke, corner, mask=stroke)
-        while True:
-            try:
-                coloured, _ = _render(glyph, rs, 1)
-                break
-            except _Retry:
-                continue
+        coloured, _ = _render_retried(glyph, rs, 1)
         target = Image.new("RGBA", (TARGET_SIZE, TARGET_SIZE), (0, 0, 0, 255))
         corner = ((TARGET_SIZE - coloured.size[0]) // 2, (TARGET_SIZE - coloured.size[1]) // 2)
         target.paste(coloured, corner, mask=coloured)

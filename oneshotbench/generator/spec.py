@@ -28,6 +28,9 @@ class JobSpec:
 
     ``pool`` lists the global Omniglot character indices the job samples from, in pool order;
     drawers are drawn from ``range(drawer_low, drawer_high)`` (0-based: file ``_01`` is 0).
+    ``pre_fix`` selects the authors' code before their 5 September 2018 fix (dataset version 0,
+    reference-spec §2.12): a random distractor count, failed distractors skipped, a failed scene
+    target restarting the scene.
     """
 
     pool: np.ndarray
@@ -35,3 +38,4 @@ class JobSpec:
     drawer_high: int
     level: int
     seed: int
+    pre_fix: bool = False
