@@ -57,13 +57,13 @@ def test_window_runs_end_to_end_on_cpu_and_returns_what_a_window_may(tmp_path: P
     assert phases["calibration"]["feed"][0]["per_core"] > 0
     assert phases["train"]["exported_step"] == 3
     evaluation = {row["split"]: row for row in phases["evaluation"]}
-    assert set(evaluation) == {"val-train", "test-one-shot"}
+    assert set(evaluation) == {"val-train", "test-one-shot", "test-one-shot@v0"}  # v0: pre-fix
     assert all(row["returncode"] == 0 and row["n"] == 16 for row in evaluation.values())
     model, info = load_checkpoint(out / "weights.safetensors", expect_model="siamese_unet")
     assert info.step == phases["train"]["exported_step"]
     assert json.loads((out / "weights.json").read_text())["weights_dtype"] == "float16"
     with tarfile.open(out / "records.tar.gz") as tar:
-        assert sum(name.endswith(".json") for name in tar.getnames()) == 2
+        assert sum(name.endswith(".json") for name in tar.getnames()) == 3
     assert "metrics.csv" in {f.name for f in files}
     assert wall < deadline
 

@@ -214,12 +214,18 @@ def evaluate(
     model: str, weights: Path, split: str, level: int, samples: int, device: str, out: Path,
     timeout: float, omniglot: str | None,
 ) -> dict:  # fmt: skip
-    """``oneshotbench evaluate`` of ``weights`` in a subprocess (the command users run)."""
+    """``oneshotbench evaluate`` of ``weights`` in a subprocess (the command users run).
+
+    ``split`` may name a dataset version as ``test-one-shot@v0`` (default: version 1): the same
+    model scored on the pre-fix data is the evidence for cells the data difference explains.
+    """
     submission, oracle = SUBMISSIONS[model]
+    name, _, version = split.partition("@v")
     command = [
         sys.executable, "-m", "oneshotbench", "evaluate", str(ROOT / "submissions" / submission),
-        "--split", split, "--levels", str(level), "--samples", str(samples),
-        "--device", device, "--out", str(out), "--no-progress", "--timeout", str(int(timeout)),
+        "--split", name, "--version", version or "1", "--levels", str(level),
+        "--samples", str(samples), "--device", device, "--out", str(out), "--no-progress",
+        "--timeout", str(int(timeout)),
     ]  # fmt: skip
     command += (["--oracle"] if oracle else []) + (["--omniglot", omniglot] if omniglot else [])
     env = {**os.environ, "ONESHOTBENCH_CHECKPOINT": str(weights)}
@@ -487,12 +493,12 @@ def evaluate_item(window: Window, args, item: dict, device, work: Path) -> list[
     spec, model = item["evaluate"], item["train"]["model"]
     weights = window.out / "weights.safetensors"
     results = []
-    for split in spec.get("splits", ["val-train", "test-one-shot"]):
+    for split in spec.get("splits", ["val-train", "test-one-shot", "test-one-shot@v0"]):
         left = window.left() - 10
         if left < 20 or window.stop_requested.is_set():
             results.append({"split": split, "skipped": "deadline"})
             continue
-        out = work / "eval" / f"{model}-L{item['train']['level']}-{split}.json"
+        out = work / "eval" / f"{model}-L{item['train']['level']}-{split.replace('@', '-')}.json"
         result = evaluate(
             model, weights, split, item["train"]["level"], spec.get("samples", 10000),
             str(device), out, left, args.omniglot,
