@@ -62,6 +62,18 @@ def test_the_largest_eligible_record_stands_for_a_cell() -> None:
     assert masknet.ours == 80.0 and masknet.half_ci == 2.0  # Table 2 reads the localisation
 
 
+def test_a_score_on_the_pre_fix_data_can_explain_a_gap() -> None:
+    records = [("v1.json", record("masknet.py", 256, 10_000, 35.0)),
+               ("v0.json", record("masknet.py", 256, 10_000, 42.0, version=0))]  # fmt: skip
+    chosen = cell(reproduction_cells(records, []), 1, "masknet", 256)  # the paper: 43.7
+    assert chosen.record == "v1.json" and chosen.pre_fix == 42.0
+    assert not chosen.reproduced and chosen.explained_by_data
+    text = reproduction_markdown(reproduction_cells(records, []))
+    assert "43.7 · 35.0 ± 1.0 (-8.7) (a); v0 42.0" in text and "1 explained by the data" in text
+    only_v0 = cell(reproduction_cells(records[1:], []), 1, "masknet", 256)
+    assert only_v0.ours is None  # the pre-fix score alone never stands for a cell
+
+
 def test_records_of_a_cpu_demo_network_do_not_count() -> None:
     records = [("tiny.json", record("siamese_unet.py", 4, 10_000, 24.0)),
                ("paper.json", record("siamese_unet.py", 4, 1_000, 96.0))]  # fmt: skip
@@ -78,6 +90,25 @@ def test_the_committed_reproduction_table_is_current() -> None:
     cells = reproduction_cells(records, catalog.checkpoints(RESULTS))
     committed = (RESULTS / "REPRODUCTION.md").read_text()
     assert committed == reproduction_markdown(cells), (
-        "results/REPRODUCTION.md is stale: run `oneshotbench report results/*.json "
-        "--reproduction results/REPRODUCTION.md`"
+        "results/REPRODUCTION.md is stale: run `oneshotbench reproduction results`"
     )
+
+
+def test_the_command_writes_the_table_and_names_an_empty_folder(tmp_path: Path) -> None:
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from oneshotbench.cli.main import build_app
+
+    for name in ("template_matching.json", "template_matching.samples.npz"):
+        shutil.copy(RESULTS / name, tmp_path / name)
+    app = build_app("reproduction")
+    done = CliRunner().invoke(app, ["reproduction", str(tmp_path)])
+    assert done.exit_code == 0, done.output
+    assert "7 of 60 cells measured" in done.output
+    assert "62.2 · 98.9" in (tmp_path / "REPRODUCTION.md").read_text()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    done = CliRunner().invoke(app, ["reproduction", str(empty)])
+    assert done.exit_code != 0 and "no result records" in str(done.exception or done.output)

@@ -22,6 +22,7 @@ COMMANDS = {
     "evaluate": "evaluate",
     "report": "reports",
     "leaderboard": "reports",
+    "reproduction": "reports",
     "train": "train",
     "models": "models",
     "analyze": "analyze",

@@ -31,7 +31,7 @@ from oneshotbench.reports import (
     scores_frame,
     write_report,
 )
-from oneshotbench.reproduction import reproduction_cells, reproduction_markdown
+from oneshotbench.reproduction import TOLERANCE, reproduction_cells, reproduction_markdown
 
 Records = Annotated[
     list[Path], typer.Argument(help="Result records (JSON) written by `oneshotbench evaluate`.")
@@ -84,20 +84,10 @@ def report(
             help="Add the paper's published rows (labelled 'paper: ...') beside the records'.",
         ),
     ] = False,
-    reproduction: Annotated[
-        Path | None,
-        typer.Option(
-            "--reproduction",
-            help="Also write the paper's 60 cells beside ours, with where each came from "
-            "(markdown; checkpoints are looked up beside the records).",
-        ),
-    ] = None,
 ) -> None:
     """Tables 1 and 2 (models x clutter levels) and Fig. 4-style plots from result records.
 
-    Examples:
-      oneshotbench report results/*.json --paper --out report/
-      oneshotbench report results/*.json --reproduction results/REPRODUCTION.md
+    Example: oneshotbench report results/*.json --paper --out report/
     """
     chosen = _formats(formats)
     loaded = _load(records)
@@ -109,13 +99,6 @@ def report(
     if out is not None:
         written = write_report(recs, out, chosen, plots, paper)
         console.print(Text(f"wrote {len(written)} files to {out}"))
-    if reproduction is not None:
-        folders = sorted({Path(source).parent for source, _, _ in loaded})
-        found = [c for folder in folders for c in catalog.checkpoints(folder)]
-        cells = reproduction_cells([(src, rec) for src, rec, _ in loaded], found)
-        atomic_write_bytes(reproduction, reproduction_markdown(cells).encode())
-        measured = sum(c.ours is not None for c in cells)
-        console.print(Text(f"wrote {reproduction}: {measured} of {len(cells)} cells measured"))
 
 
 def _rich_table(board: Leaderboard) -> Table:
@@ -185,7 +168,41 @@ def leaderboard(
         console.print(Text(f"wrote {page}"))
 
 
+def reproduction(
+    results: Annotated[
+        Path, typer.Argument(help="Folder of result records and their checkpoints.")
+    ] = Path("results"),
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Markdown file to write (default: RESULTS/REPRODUCTION.md)."),
+    ] = None,
+) -> None:
+    """The paper's 60 cells of Tables 1 and 2 beside ours, with where each came from.
+
+    Reads every record in RESULTS (any dataset version: scores on the pre-fix data, version 0,
+    are shown beside the fixed release's) and the checkpoints committed there.
+
+    Example: oneshotbench reproduction results
+    """
+    paths = sorted(results.glob("*.json"))
+    if not paths:
+        raise OneshotbenchError(f"no result records (*.json) in {results}")
+    records = [(str(path), load_record(path)[0]) for path in paths]
+    cells = reproduction_cells(records, catalog.checkpoints(results))
+    target = out or results / "REPRODUCTION.md"
+    atomic_write_bytes(target, reproduction_markdown(cells).encode())
+    measured = [c for c in cells if c.ours is not None]
+    Console().print(
+        Text(
+            f"wrote {target}: {len(measured)} of {len(cells)} cells measured, "
+            f"{sum(c.reproduced for c in measured)} within {TOLERANCE:g} points, "
+            f"{sum(c.explained_by_data for c in measured)} explained by the pre-fix data"
+        )
+    )
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``report`` and ``leaderboard`` to the root app."""
+    """Add ``report``, ``leaderboard`` and ``reproduction`` to the root app."""
     app.command("report")(report)
     app.command("leaderboard")(leaderboard)
+    app.command("reproduction")(reproduction)
