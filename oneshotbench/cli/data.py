@@ -140,6 +140,26 @@ def export_command(
     console.print(f"wrote {last - start:,} samples to {out}: " + ", ".join(p.name for p in written))
 
 
+@app.command("warm")
+def warm_command(
+    omniglot: Path | None = OmniglotOption,
+    aot: bool = typer.Option(
+        True, "--aot/--no-aot", help="Also compile the kernel ahead of time (needs a C compiler)."
+    ),
+) -> None:
+    """Prepare the caches so that later starts are fast (run once after installing or upgrading).
+
+    Decodes Omniglot into the glyph cache, compiles the numba kernel into numba's cache, and
+    (unless --no-aot) builds the ahead-of-time compiled kernel: small requests, such as a
+    one-sample `data export`, then start without loading numba at all. Safe to repeat: what is
+    current is kept.
+    """
+    from oneshotbench.datasets.warm import warm
+
+    for step in warm(omniglot=omniglot, aot_module=aot):
+        console.print(step)
+
+
 @app.command("verify")
 def verify_command(
     official: bool = typer.Option(

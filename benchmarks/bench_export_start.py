@@ -1,0 +1,67 @@
+"""Start-up: a one-sample ``data export``, whole process, JIT kernel vs ahead-of-time kernel.
+
+Run: ``python benchmarks/bench_export_start.py [--rounds 9] [--level 32]`` with
+``$ONESHOTBENCH_OMNIGLOT`` and ``$ONESHOTBENCH_CACHE`` set. It first runs ``oneshotbench data
+warm`` (glyph cache, numba's cache, the compiled module), then times, interleaved round by round
+so that a shared machine's load hits both alike:
+
+* ``python -c pass``: the interpreter alone, as a yardstick of the machine's state;
+* ``JIT``: ``data export --stop 1`` with ``ONESHOTBENCH_AOT=0`` (the module is ignored, so the
+  process loads numba and its cached kernel, as it does without ``data warm``'s module);
+* ``AOT``: the same command using the compiled module (numba is never imported).
+
+Wall time per process (start to exit); prints each path's median and minimum and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def _wall(command: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--level", type=int, default=32)
+    parser.add_argument("--split", default="test-one-shot")
+    args = parser.parse_args()
+
+    python = sys.executable
+    subprocess.run([python, "-m", "oneshotbench", "data", "warm"], check=True)
+    out = tempfile.mkdtemp(prefix="export-start-")
+    export = [python, "-m", "oneshotbench", "data", "export", "--level", str(args.level),
+              "--split", args.split, "--stop", "1", "--out", out]  # fmt: skip
+    paths = {
+        "python -c pass": ([python, "-c", "pass"], {}),
+        "JIT (ONESHOTBENCH_AOT=0)": (export, {"ONESHOTBENCH_AOT": "0"}),
+        "AOT (data warm's module)": (export, {"ONESHOTBENCH_AOT": "1"}),
+    }
+    times: dict[str, list[float]] = {name: [] for name in paths}
+    for name, (command, extra) in paths.items():  # one untimed run each: disk caches warm
+        _wall(command, {**os.environ, **extra})
+    for _ in range(args.rounds):
+        for name, (command, extra) in paths.items():
+            times[name].append(_wall(command, {**os.environ, **extra}))
+
+    print(f"\none-sample data export, level {args.level}, {args.split}: wall seconds per "
+          f"process, {args.rounds} interleaved rounds, {os.cpu_count()} CPUs")  # fmt: skip
+    for name, values in times.items():
+        print(f"  {name:<26} median {statistics.median(values):.3f}  min {min(values):.3f}  "
+              f"all {' '.join(f'{v:.2f}' for v in values)}")  # fmt: skip
+    jit, aot = (statistics.median(times[name]) for name in list(paths)[1:])
+    print(f"  AOT / JIT (medians): {aot / jit:.2f}")
+
+
+if __name__ == "__main__":
+    main()
