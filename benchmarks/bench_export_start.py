@@ -48,7 +48,7 @@ def main() -> None:
         "AOT (data warm's module)": (export, {"ONESHOTBENCH_AOT": "1"}),
     }
     times: dict[str, list[float]] = {name: [] for name in paths}
-    for name, (command, extra) in paths.items():  # one untimed run each: disk caches warm
+    for command, extra in paths.values():  # one untimed run each: disk caches warm
         _wall(command, {**os.environ, **extra})
     for _ in range(args.rounds):
         for name, (command, extra) in paths.items():

@@ -526,9 +526,10 @@ def _verified_stamp(array_path: Path) -> Path:
     return array_path.with_suffix(".verified")
 
 
-def _source_record(key: str) -> Path:
+def _source_record(key: str, kind: str = "sources") -> Path:
+    """What a source decodes to: ``sources/`` by content key, ``stamps/`` by file stamps."""
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]
-    return _glyph_dir() / "sources" / f"v{FORMAT_VERSION}-{digest}.json"
+    return _glyph_dir() / kind / f"v{FORMAT_VERSION}-{digest}.json"
 
 
 def _read_json(path: Path) -> dict:
@@ -632,6 +633,8 @@ def _write_glyph_cache(glyphs: GlyphSet) -> None:
         "structure_sha256": _structure_digest(structure),
     }
     _write(array_path, save)  # the sidecar goes last: it is what makes the entry visible
+    stamp = _file_stamp(array_path)  # just written from hashed pixels: verified
+    _write(_verified_stamp(array_path), lambda tmp: tmp.write_text(stamp))
     _write(meta_path, lambda tmp: tmp.write_text(json.dumps(meta)))
 
 
@@ -680,7 +683,7 @@ def load_glyphs(
     sources = resolve_sets(path)
     where = Path(path).expanduser()
     entry = {"format": FORMAT_VERSION, "source": str(where)}
-    stamped = _source_record("stamps|" + "|".join(source.stamp() for source in sources))
+    stamped = _source_record("|".join(source.stamp() for source in sources), "stamps")
     recorded = None if rehash else _recorded_fingerprint(stamped)
     if recorded is None:  # new, changed or touched files: identify them by content
         record = _source_record("|".join(source.key() for source in sources))
