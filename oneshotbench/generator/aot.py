@@ -32,7 +32,7 @@ from types import ModuleType
 
 import numpy as np
 
-from oneshotbench.cache import cache_root
+from oneshotbench.cache import cache_root, current_umask, file_sha256
 from oneshotbench.errors import OneshotbenchError
 
 #: Set to ``0`` to never use the compiled module (the JIT kernel is used instead).
@@ -119,15 +119,21 @@ _LOCK = threading.Lock()
 def load() -> ModuleType | None:
     """The compiled module for the current sources, or None if it was not built (or is unusable).
 
-    Looked up once per process. A file that exists but does not load (truncated, built for
-    another machine) is reported with a warning and ignored.
+    Looked up once per process and cache folder. A file that exists but is damaged (its
+    SHA-256 is checked first, 1 ms) or does not load is reported with a warning and ignored.
     """
     if not enabled():
         return None
+    key = module_key()
+    where = str(_module_path(key))
     with _LOCK:
-        if "module" not in _LOADED:
-            _LOADED["module"] = _import(module_key())
-        return _LOADED["module"]
+        if where not in _LOADED:
+            _LOADED[where] = _import(key)
+        return _LOADED[where]
+
+
+def _digest_path(key: str) -> Path:
+    return module_dir(key) / "module.sha256"
 
 
 def _import(key: str) -> ModuleType | None:
@@ -136,6 +142,9 @@ def _import(key: str) -> ModuleType | None:
         return None
     name = _module_name(key)
     try:
+        # Checked before loading: a damaged shared library can crash the process in dlopen.
+        if file_sha256(path) != _digest_path(key).read_text().strip():
+            raise ImportError("its SHA-256 differs from the one recorded when it was built")
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
         spec.loader.exec_module(module)  # type: ignore[union-attr]
@@ -220,12 +229,15 @@ def build() -> Path:
         compiler.export(_EXPORT, _signature())(jit_kernel().py_func)
         try:
             compiler.compile()
+            built = work / _module_path(key).name
+            (work / _digest_path(key).name).write_text(file_sha256(built))
         except Exception as err:  # distutils/setuptools raise several unrelated error types
             raise AotBuildError(
                 f"cannot compile the kernel ahead of time ({type(err).__name__}: {err}); a C "
                 "compiler and the Python headers are needed (Debian: gcc python3-dev). The JIT "
                 "kernel is used instead."
             ) from err
+        work.chmod(0o777 & ~current_umask())  # mkdtemp's 0700 would hide it from other users
         try:
             os.rename(work, module_dir(key))
         except OSError:  # built by someone else meanwhile
@@ -234,5 +246,5 @@ def build() -> Path:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     with _LOCK:
-        _LOADED.clear()
+        _LOADED.pop(str(final), None)
     return final
