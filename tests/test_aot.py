@@ -199,3 +199,31 @@ def test_importing_and_generating_never_builds_the_module(tmp_path: Path) -> Non
         [sys.executable, "-c", script, str(omniglot)], env=env, check=True, capture_output=True
     )
     assert (tmp_path / "glyphs").is_dir() and not (tmp_path / "aot").exists()
+
+
+def test_warm_rebuilds_a_damaged_module_and_reports_a_failed_build(
+    aot_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from numba.pycc import CC
+    from setuptools.errors import CompileError  # what pycc raises without a compiler
+    from typer.testing import CliRunner
+
+    from oneshotbench.cli.main import app
+
+    monkeypatch.setenv(CACHE_ENV, str(aot_cache))
+    monkeypatch.setattr(aot, "module_key", lambda: "damaged-module-key")
+    built = next((aot_cache / "aot").glob("*/*.so"))
+    broken = aot.module_dir() / built.name
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(built.read_bytes()[:4096])
+
+    def no_compiler(self) -> None:
+        raise CompileError("command 'gcc' failed: No such file or directory")
+
+    monkeypatch.setattr(CC, "compile", no_compiler)
+    result = CliRunner().invoke(app, ["data", "warm", "--omniglot", str(require_real_omniglot())])
+    assert isinstance(result.exception, aot.AotBuildError), result.output  # main(): exit 2
+    assert "glyph cache ready" in result.output and "JIT kernels compiled" in result.output
+    assert "cannot compile the kernel ahead of time (CompileError" in str(result.exception)
+    assert not broken.exists()  # the damaged module is gone, no partial one took its place
+    assert not list((aot_cache / "aot").glob(".build-*"))

@@ -136,6 +136,14 @@ def _digest_path(key: str) -> Path:
     return module_dir(key) / "module.sha256"
 
 
+def _intact(key: str) -> bool:
+    """Whether the module's bytes are those recorded when it was built (1 ms: 0.7 MB)."""
+    try:
+        return file_sha256(_module_path(key)) == _digest_path(key).read_text().strip()
+    except OSError:
+        return False
+
+
 def _import(key: str) -> ModuleType | None:
     path = _module_path(key)
     if not path.is_file():
@@ -143,8 +151,8 @@ def _import(key: str) -> ModuleType | None:
     name = _module_name(key)
     try:
         # Checked before loading: a damaged shared library can crash the process in dlopen.
-        if file_sha256(path) != _digest_path(key).read_text().strip():
-            raise ImportError("its SHA-256 differs from the one recorded when it was built")
+        if not _intact(key):
+            raise ImportError("damaged: its SHA-256 differs from the one recorded at its build")
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
         spec.loader.exec_module(module)  # type: ignore[union-attr]
@@ -213,21 +221,22 @@ def build() -> Path:
     """
     key = module_key()
     final = _module_path(key)
-    if final.is_file():
+    if _intact(key):
         return final
+    shutil.rmtree(module_dir(key), ignore_errors=True)  # damaged or incomplete
     root = module_dir(key).parent
     root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".build-", dir=root))
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # pycc's pending deprecation: it still works
-            from numba.pycc import CC
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # pycc's pending deprecation: it still works
+                from numba.pycc import CC
 
             compiler = CC(_module_name(key))
-        compiler.output_dir = str(work)
-        compiler.verbose = False
-        compiler.export(_EXPORT, _signature())(jit_kernel().py_func)
-        try:
+            compiler.output_dir = str(work)
+            compiler.verbose = False
+            compiler.export(_EXPORT, _signature())(jit_kernel().py_func)
             compiler.compile()
             built = work / _module_path(key).name
             (work / _digest_path(key).name).write_text(file_sha256(built))
