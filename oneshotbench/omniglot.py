@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from PIL import Image, ImageDraw
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -208,6 +207,8 @@ def decode_png(data: bytes, name: str) -> np.ndarray:
     Equivalent to the original's convert('L') -> invert -> convert('1') for black-and-white
     images; grey levels are refused because dithering would make the result ambiguous.
     """
+    from PIL import Image  # only when decoding: a start served by the glyph cache needs none
+
     try:
         with Image.open(io.BytesIO(data)) as image:
             if image.size != (SIZE, SIZE):
@@ -827,6 +828,8 @@ def synthetic_glyphs(
     Each character is a random polyline; its 20 drawers are jittered copies of it, as if drawn
     by 20 people. Alphabets are ``Synthetic_background_NN`` then ``Synthetic_evaluation_NN``.
     """
+    from PIL import Image, ImageDraw
+
     rng = np.random.default_rng(seed)
     alphabets = [f"Synthetic_background_{i:02d}" for i in range(n_background_alphabets)]
     alphabets += [f"Synthetic_evaluation_{i:02d}" for i in range(n_evaluation_alphabets)]

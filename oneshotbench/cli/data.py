@@ -6,7 +6,6 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from oneshotbench.cli.progress import progress_bar
 
@@ -33,6 +32,8 @@ def register(root: typer.Typer) -> None:
 @app.command("list")
 def list_command() -> None:
     """List datasets, splits, levels, sizes, seeds and fingerprints."""
+    from rich.table import Table  # imported where used: `data export` starts without it
+
     from oneshotbench.datasets import list_datasets
 
     for dataset in list_datasets():
@@ -181,6 +182,8 @@ def verify_command(
     Default: SHA-256 fingerprints of every sample of the evaluation splits. --official: the
     authors' MD5 digests only. --all: both, plus the training split's fingerprinted prefix.
     """
+    from rich.table import Table
+
     from oneshotbench.datasets.checks import plan_checks, run_checks
 
     checks = plan_checks(
