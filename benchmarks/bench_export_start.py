@@ -8,9 +8,14 @@ so that a shared machine's load hits both alike:
 * ``python -c pass``: the interpreter alone, as a yardstick of the machine's state;
 * ``JIT``: ``data export --stop 1`` with ``ONESHOTBENCH_AOT=0`` (the module is ignored, so the
   process loads numba and its cached kernel, as it does without ``data warm``'s module);
-* ``AOT``: the same command using the compiled module (numba is never imported).
+* ``AOT``: the same command using the compiled module (numba is never imported);
+* ``AOT, no .pyc``: the same with ``PYTHONDONTWRITEBYTECODE=1`` and no bytecode cache, so every
+  project module is compiled from source on every start (some environments set this; a normal
+  installation has its ``.pyc`` files).
 
-Wall time per process (start to exit); prints each path's median and minimum and the ratio.
+The other paths keep their bytecode in a temporary ``PYTHONPYCACHEPREFIX`` (the working tree is
+not written). Wall time per process (start to exit); prints each path's median and minimum and
+the ratio.
 """
 
 from __future__ import annotations
@@ -42,24 +47,27 @@ def main() -> None:
     out = tempfile.mkdtemp(prefix="export-start-")
     export = [python, "-m", "oneshotbench", "data", "export", "--level", str(args.level),
               "--split", args.split, "--stop", "1", "--out", out]  # fmt: skip
+    cached = {"PYTHONPYCACHEPREFIX": tempfile.mkdtemp(prefix="pycache-")}
+    base = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     paths = {
-        "python -c pass": ([python, "-c", "pass"], {}),
-        "JIT (ONESHOTBENCH_AOT=0)": (export, {"ONESHOTBENCH_AOT": "0"}),
-        "AOT (data warm's module)": (export, {"ONESHOTBENCH_AOT": "1"}),
+        "python -c pass": ([python, "-c", "pass"], cached),
+        "JIT (ONESHOTBENCH_AOT=0)": (export, {**cached, "ONESHOTBENCH_AOT": "0"}),
+        "AOT (data warm's module)": (export, {**cached, "ONESHOTBENCH_AOT": "1"}),
+        "AOT, no .pyc": (export, {"ONESHOTBENCH_AOT": "1", "PYTHONDONTWRITEBYTECODE": "1"}),
     }
     times: dict[str, list[float]] = {name: [] for name in paths}
-    for command, extra in paths.values():  # one untimed run each: disk caches warm
-        _wall(command, {**os.environ, **extra})
+    for command, extra in paths.values():  # one untimed run each: disk and bytecode caches
+        _wall(command, {**base, **extra})
     for _ in range(args.rounds):
         for name, (command, extra) in paths.items():
-            times[name].append(_wall(command, {**os.environ, **extra}))
+            times[name].append(_wall(command, {**base, **extra}))
 
     print(f"\none-sample data export, level {args.level}, {args.split}: wall seconds per "
           f"process, {args.rounds} interleaved rounds, {os.cpu_count()} CPUs")  # fmt: skip
     for name, values in times.items():
         print(f"  {name:<26} median {statistics.median(values):.3f}  min {min(values):.3f}  "
               f"all {' '.join(f'{v:.2f}' for v in values)}")  # fmt: skip
-    jit, aot = (statistics.median(times[name]) for name in list(paths)[1:])
+    jit, aot = (statistics.median(times[name]) for name in list(paths)[1:3])
     print(f"  AOT / JIT (medians): {aot / jit:.2f}")
 
 
