@@ -16,6 +16,7 @@ one place that chooses between them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.machinery
 import importlib.util
@@ -90,6 +91,7 @@ def _numba_version() -> str:
     return found.group(1) if found else "unknown"
 
 
+@functools.cache  # once per process: every single-worker request asks
 def module_key() -> str:
     """Identity of the module this installation would build: sources, versions, ABI."""
     digest = hashlib.sha256()
