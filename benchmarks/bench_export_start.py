@@ -14,14 +14,15 @@ so that a shared machine's load hits both alike:
   installation has its ``.pyc`` files).
 
 The other paths keep their bytecode in a temporary ``PYTHONPYCACHEPREFIX`` (the working tree is
-not written). Wall time per process (start to exit); prints each path's median and minimum and
-the ratio.
+not written). Wall time per process (start to exit) and its CPU time (user + system: less
+sensitive to a shared machine's load); prints medians, minima and the ratio.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -29,10 +30,14 @@ import tempfile
 import time
 
 
-def _wall(command: list[str], env: dict[str, str]) -> float:
+def _wall(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system) of one process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:
@@ -55,7 +60,7 @@ def main() -> None:
         "AOT (data warm's module)": (export, {**cached, "ONESHOTBENCH_AOT": "1"}),
         "AOT, no .pyc": (export, {"ONESHOTBENCH_AOT": "1", "PYTHONDONTWRITEBYTECODE": "1"}),
     }
-    times: dict[str, list[float]] = {name: [] for name in paths}
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in paths}
     for command, extra in paths.values():  # one untimed run each: disk and bytecode caches
         _wall(command, {**base, **extra})
     for _ in range(args.rounds):
@@ -65,10 +70,12 @@ def main() -> None:
     print(f"\none-sample data export, level {args.level}, {args.split}: wall seconds per "
           f"process, {args.rounds} interleaved rounds, {os.cpu_count()} CPUs")  # fmt: skip
     for name, values in times.items():
-        print(f"  {name:<26} median {statistics.median(values):.3f}  min {min(values):.3f}  "
-              f"all {' '.join(f'{v:.2f}' for v in values)}")  # fmt: skip
-    jit, aot = (statistics.median(times[name]) for name in list(paths)[1:3])
-    print(f"  AOT / JIT (medians): {aot / jit:.2f}")
+        wall, cpu = ([v[i] for v in values] for i in (0, 1))
+        print(f"  {name:<26} wall median {statistics.median(wall):.3f} min {min(wall):.3f}  "
+              f"CPU median {statistics.median(cpu):.3f}  "
+              f"wall all {' '.join(f'{v:.2f}' for v in wall)}")  # fmt: skip
+    jit, aot = (statistics.median(v[0] for v in times[name]) for name in list(paths)[1:3])
+    print(f"  AOT / JIT (wall medians): {aot / jit:.2f}")
 
 
 if __name__ == "__main__":

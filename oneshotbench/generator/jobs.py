@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -212,6 +211,8 @@ def generate_runs(
             if on_done:
                 on_done(done)
         return out
+    from concurrent.futures import ThreadPoolExecutor  # a one-sample export starts without it
+
     with ThreadPoolExecutor(n_workers) as pool:
         for done in pool.map(work, runs):
             if on_done:
