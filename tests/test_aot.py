@@ -132,7 +132,15 @@ def test_compiled_kernel_refuses_arrays_it_was_not_built_for(with_module, real_g
     spec = load_split("test-one-shot", 4, glyphs=real_glyphs).job_spec(0)
     out = GeneratedSamples.empty(2, 4)
     out.scene = np.empty((2, 96, 96, 3), np.int16)  # wrong dtype: would be written out of bounds
-    with pytest.raises(TypeError, match="scenes must be C-contiguous uint8"):
+    with pytest.raises(TypeError, match="scenes must be writable C-contiguous uint8"):
+        generate_run(real_glyphs.packed, spec, 2, into=out, kernel=compiled())
+    out = GeneratedSamples.empty(2, 4)
+    out.mask = out.mask[:, ::2]  # a strided view: the kernel assumes C order
+    with pytest.raises(TypeError, match="masks must be writable C-contiguous bool"):
+        generate_run(real_glyphs.packed, spec, 2, into=out, kernel=compiled())
+    out = GeneratedSamples.empty(2, 4)
+    out.target.flags.writeable = False  # would crash the process when written
+    with pytest.raises(TypeError, match="targets must be writable"):
         generate_run(real_glyphs.packed, spec, 2, into=out, kernel=compiled())
 
 

@@ -43,22 +43,23 @@ _HERE = Path(__file__).resolve().parent
 #: The files whose code the module contains (plus this one: it holds the signature).
 SOURCES = ("canonical.py", "mt19937.py", "mt19937_state.py", "spec.py", "aot.py")
 _EXPORT = "generate_samples"
-#: pycc's wrapper converts arrays without checking them: :func:`_checked` does, against these.
+#: pycc's wrapper converts arrays without checking them: :func:`_checked` does, against these
+#: (name, dtype, dimensions, written by the kernel).
 _ARGS = (
-    ("state", np.int64, 1),
-    ("glyphs", np.uint8, 4),
-    ("bounds", np.int64, 3),
-    ("pool", np.int64, 1),
-    ("drawer_low", None, 0),
-    ("drawer_high", None, 0),
-    ("level", None, 0),
-    ("scenes", np.uint8, 4),
-    ("masks", np.bool_, 3),
-    ("targets", np.uint8, 4),
-    ("instance_maps", np.int16, 3),
-    ("tables", np.int32, 3),
-    ("offsets", np.int64, 1),
-    ("word_offset", None, 0),
+    ("state", np.int64, 1, True),
+    ("glyphs", np.uint8, 4, False),
+    ("bounds", np.int64, 3, True),
+    ("pool", np.int64, 1, False),
+    ("drawer_low", None, 0, False),
+    ("drawer_high", None, 0, False),
+    ("level", None, 0, False),
+    ("scenes", np.uint8, 4, True),
+    ("masks", np.bool_, 3, True),
+    ("targets", np.uint8, 4, True),
+    ("instance_maps", np.int16, 3, True),
+    ("tables", np.int32, 3, True),
+    ("offsets", np.int64, 1, True),
+    ("word_offset", None, 0, False),
 )
 _NUMBA_TYPES = {np.int64: "i8", np.uint8: "u1", np.bool_: "b1", np.int16: "i2", np.int32: "i4"}
 
@@ -69,7 +70,7 @@ def _signature() -> str:
             return "i8"
         return f"{_NUMBA_TYPES[dtype]}[{':,' * (ndim - 1)}::1]"
 
-    return f"i8({', '.join(one(dtype, ndim) for _, dtype, ndim in _ARGS)})"
+    return f"i8({', '.join(one(dtype, ndim) for _, dtype, ndim, _ in _ARGS)})"
 
 
 class AotBuildError(OneshotbenchError):
@@ -172,13 +173,20 @@ def _import(key: str) -> ModuleType | None:
 
 def _checked(function: Callable[..., int]) -> Callable[..., int]:
     def call(*args) -> int:
-        for (name, dtype, ndim), value in zip(_ARGS, args, strict=True):
+        for (name, dtype, ndim, written), value in zip(_ARGS, args, strict=True):
             if dtype is None:
                 continue
-            if value.dtype != dtype or value.ndim != ndim or not value.flags.c_contiguous:
+            flags = value.flags
+            if (
+                value.dtype != dtype
+                or value.ndim != ndim
+                or not flags.c_contiguous
+                or (written and not flags.writeable)
+            ):
+                state = "writable " if written else ""
                 raise TypeError(
-                    f"compiled kernel: {name} must be C-contiguous {np.dtype(dtype)} with "
-                    f"{ndim} dimensions, got {value.dtype} {value.shape}"
+                    f"compiled kernel: {name} must be {state}C-contiguous {np.dtype(dtype)} "
+                    f"with {ndim} dimensions, got {value.dtype} {value.shape}"
                 )
         return function(*args)
 
