@@ -39,13 +39,15 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp's 0600 would surprise users of shared files
+        # mkstemp's 0600 would surprise users of shared files
+        os.chmod(tmp_path, 0o666 & ~current_umask())
         os.replace(tmp_path, final)
     finally:
         tmp_path.unlink(missing_ok=True)
 
 
-def _umask() -> int:
+def current_umask() -> int:
+    """The process umask (read by setting it, then set back at once)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask

@@ -3,7 +3,15 @@
 The generator needs all 32,460 Omniglot drawings (1,623 characters x 20 drawers, 105 x 105
 binary) as one array. Decoding the PNGs takes seconds, so it happens once per source; the
 result is stored under ``cache_root()/glyphs`` in a content-addressed, versioned cache that
-every later start loads and re-verifies in a fraction of a second.
+every later start maps into memory without reading it.
+
+Verification is paid once per file state, not once per start: a source's full identity (the
+zips' SHA-256) and the cache array's hash are recomputed only when a file's stamp (size,
+modification time, inode, device) differs from the one recorded when it was last verified. So a
+replaced, modified, truncated or merely touched file is re-hashed on the next start (and
+accepted if its content is unchanged); a change that keeps every stamp field (possible only by
+deliberately resetting the modification time) is caught by ``oneshotbench data verify``, which
+always re-hashes (``rehash=True``).
 
 What counts as "the real Omniglot" is the pixel content, not the packaging: any copy whose
 decoded bitmaps hash to :data:`CANONICAL_FINGERPRINT` is accepted (the canonical zips, a
@@ -31,7 +39,6 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from PIL import Image, ImageDraw
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -165,8 +172,11 @@ def make_glyphset(
     char_names: Sequence[str],
     n_background: int,
     n_background_alphabets: int,
+    *,
+    fingerprint: str | None = None,
 ) -> GlyphSet:
-    """Build a read-only :class:`GlyphSet`, computing its fingerprint from the packed bytes."""
+    """Build a read-only :class:`GlyphSet`; its fingerprint is computed from the packed bytes
+    unless the caller has verified them already and passes it."""
     packed = np.ascontiguousarray(packed, dtype=np.uint8)
     packed.flags.writeable = False
     char_alphabet = np.asarray(char_alphabet, dtype=np.int16)
@@ -178,7 +188,7 @@ def make_glyphset(
         char_names=tuple(char_names),
         n_background=int(n_background),
         n_background_alphabets=int(n_background_alphabets),
-        fingerprint=content_fingerprint(packed),
+        fingerprint=fingerprint or content_fingerprint(packed),
     )
 
 
@@ -197,6 +207,8 @@ def decode_png(data: bytes, name: str) -> np.ndarray:
     Equivalent to the original's convert('L') -> invert -> convert('1') for black-and-white
     images; grey levels are refused because dithering would make the result ambiguous.
     """
+    from PIL import Image  # only when decoding: a start served by the glyph cache needs none
+
     try:
         with Image.open(io.BytesIO(data)) as image:
             if image.size != (SIZE, SIZE):
@@ -299,7 +311,11 @@ class SetSource(Protocol):
     label: str
 
     def key(self) -> str:
-        """Cheap identity of the source's files, recomputed on every start."""
+        """Identity of the source's content (may read every byte)."""
+        ...
+
+    def stamp(self) -> str:
+        """Cheap identity of the source's files (no reading): changes whenever a file does."""
         ...
 
     def members(self) -> list[str]:
@@ -341,6 +357,9 @@ class ZipSet:
 
     def key(self) -> str:
         return f"zip:{self.name}:{hashlib.sha256(self._data).hexdigest()}"
+
+    def stamp(self) -> str:
+        return f"zip:{self.name}:{self.path.resolve()}:{_file_stamp(self.path)}"
 
     def members(self) -> list[str]:
         prefix = f"{self.name}/"
@@ -384,6 +403,9 @@ class DirSet:
     def key(self) -> str:
         return f"dir:{self.name}:{hashlib.sha256(json.dumps(self._stats).encode()).hexdigest()}"
 
+    def stamp(self) -> str:
+        return self.key()  # already made of sizes and times
+
     def members(self) -> list[str]:
         return [rel for rel, _, _ in self._stats]
 
@@ -392,6 +414,15 @@ class DirSet:
             return (self.path / relpath).read_bytes()
         except OSError as err:
             raise DataError(f"cannot read {self.path / relpath}: {err.strerror or err}") from err
+
+
+def _file_stamp(path: Path) -> str:
+    """Size, modification time, inode and device of a file: any rewrite changes one of them."""
+    try:
+        st = path.stat()
+    except OSError as err:
+        raise DataError(f"cannot read {path}: {err.strerror or err}") from err
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{st.st_dev}"
 
 
 def resolve_sets(path: str | os.PathLike[str]) -> tuple[SetSource, ...]:
@@ -491,9 +522,15 @@ def _glyph_files(fingerprint: str) -> tuple[Path, Path]:
     return stem.with_suffix(".npy"), stem.with_suffix(".json")
 
 
-def _source_record(key: str) -> Path:
+def _verified_stamp(array_path: Path) -> Path:
+    """Where the stamp of the cache array, as it was when last hashed, is kept."""
+    return array_path.with_suffix(".verified")
+
+
+def _source_record(key: str, kind: str = "sources") -> Path:
+    """What a source decodes to: ``sources/`` by content key, ``stamps/`` by file stamps."""
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]
-    return _glyph_dir() / "sources" / f"v{FORMAT_VERSION}-{digest}.json"
+    return _glyph_dir() / kind / f"v{FORMAT_VERSION}-{digest}.json"
 
 
 def _read_json(path: Path) -> dict:
@@ -525,11 +562,12 @@ def _structure_digest(structure: dict) -> str:
     return hashlib.sha256(json.dumps(structure, sort_keys=True).encode()).hexdigest()
 
 
-def _read_glyph_cache(fingerprint: str) -> GlyphSet | None:
-    """The cached GlyphSet with this fingerprint after re-hashing it; None if absent.
+def _read_glyph_cache(fingerprint: str, *, rehash: bool = False) -> GlyphSet | None:
+    """The cached GlyphSet with this fingerprint, memory-mapped; None if absent.
 
-    The pixels are checked against the fingerprint, the names and counts against their own
-    digest, so no corruption of either file goes unnoticed.
+    The names and counts are checked against their own digest on every read; the pixels
+    against the fingerprint whenever the array's stamp differs from the one recorded at its last
+    check (or with ``rehash``), so no corruption of either file goes unnoticed.
     """
     array_path, meta_path = _glyph_files(fingerprint)
     if not meta_path.exists():
@@ -540,21 +578,36 @@ def _read_glyph_cache(fingerprint: str) -> GlyphSet | None:
         structure
     ):
         raise _CorruptCache(f"glyph cache sidecar {meta_path} is corrupt")
+    if meta.get("fingerprint") != fingerprint:
+        raise _CorruptCache(f"glyph cache sidecar {meta_path} names another fingerprint")
+    stamp_path = _verified_stamp(array_path)
     try:
-        glyphs = make_glyphset(np.load(array_path, allow_pickle=False), **structure)
-    except (OSError, EOFError, ValueError) as err:  # unreadable, truncated or misshapen array
+        stamp: str | None = _file_stamp(array_path)
+    except DataError:
+        stamp = None
+    try:
+        trusted = stamp is not None and not rehash and stamp_path.read_text() == stamp
+    except OSError:
+        trusted = False
+    try:
+        # Mapped, not read: a start touches only the pages of the glyphs it draws.
+        packed = np.load(array_path, mmap_mode="r", allow_pickle=False)
+        glyphs = make_glyphset(packed, **structure, fingerprint=fingerprint if trusted else None)
+    except (OSError, EOFError, ValueError, DataError) as err:  # unreadable, truncated, misshapen
         raise _CorruptCache(f"glyph cache {array_path} is corrupt or truncated: {err}") from err
-    if glyphs.fingerprint != fingerprint or meta.get("fingerprint") != fingerprint:
+    if glyphs.fingerprint != fingerprint:
         raise _CorruptCache(
             f"glyph cache {array_path} hashes to {glyphs.fingerprint}, expected {fingerprint}"
         )
+    if not trusted and stamp is not None:
+        _write(stamp_path, lambda tmp: tmp.write_text(stamp))
     return glyphs
 
 
-def cached_glyphs(fingerprint: str) -> GlyphSet | None:
+def cached_glyphs(fingerprint: str, *, rehash: bool = False) -> GlyphSet | None:
     """The verified cached GlyphSet with this fingerprint, or None (warning if it was corrupt)."""
     try:
-        return _read_glyph_cache(fingerprint)
+        return _read_glyph_cache(fingerprint, rehash=rehash)
     except _CorruptCache as err:
         _warn_rebuild(err)
         return None
@@ -581,6 +634,8 @@ def _write_glyph_cache(glyphs: GlyphSet) -> None:
         "structure_sha256": _structure_digest(structure),
     }
     _write(array_path, save)  # the sidecar goes last: it is what makes the entry visible
+    stamp = _file_stamp(array_path)  # just written from hashed pixels: verified
+    _write(_verified_stamp(array_path), lambda tmp: tmp.write_text(stamp))
     _write(meta_path, lambda tmp: tmp.write_text(json.dumps(meta)))
 
 
@@ -617,50 +672,76 @@ def load_glyphs(
     layout: Mapping[str, Mapping[str, int]] | None = OMNIGLOT_ALPHABETS,
     expected_fingerprint: str | None = CANONICAL_FINGERPRINT,
     progress: bool = False,
+    rehash: bool = False,
 ) -> GlyphSet:
     """Glyphs of the source at ``path``, decoded once and cached (see :func:`resolve_sets`).
 
     ``layout`` (set -> alphabet -> characters) and ``expected_fingerprint`` default to the real
     Omniglot; ``None`` disables the check (for custom or synthetic sources). A cache hit skips
-    the layout check: the recorded fingerprint already pins the content.
+    the layout check: the recorded fingerprint already pins the content. Files whose stamps
+    match those recorded at their last verification are not re-hashed, unless ``rehash``.
     """
     sources = resolve_sets(path)
     where = Path(path).expanduser()
-    record = _source_record("|".join(source.key() for source in sources))
-    recorded = _recorded_fingerprint(record)
+    entry = {"format": FORMAT_VERSION, "source": str(where)}
+    stamped = _source_record("|".join(source.stamp() for source in sources), "stamps")
+    recorded = None if rehash else _recorded_fingerprint(stamped)
+    if recorded is None:  # new, changed or touched files: identify them by content
+        record = _source_record("|".join(source.key() for source in sources))
+        recorded = _recorded_fingerprint(record)
     if recorded is not None:
         _check_fingerprint(recorded, expected_fingerprint, where)
-        glyphs = cached_glyphs(recorded)
+        glyphs = cached_glyphs(recorded, rehash=rehash)
         if glyphs is not None:
+            _write_record(stamped, {**entry, "fingerprint": recorded})
             return glyphs
     glyphs = decode_sets(sources, layout, progress)
     _check_fingerprint(glyphs.fingerprint, expected_fingerprint, where)
     _write_glyph_cache(glyphs)
-    entry = {"format": FORMAT_VERSION, "fingerprint": glyphs.fingerprint, "source": str(where)}
-    _write(record, lambda tmp: tmp.write_text(json.dumps(entry)))
+    record = _source_record("|".join(source.key() for source in sources))
+    _write_record(record, {**entry, "fingerprint": glyphs.fingerprint})
+    _write_record(stamped, {**entry, "fingerprint": glyphs.fingerprint})
     return glyphs
 
 
+def _write_record(path: Path, entry: dict) -> None:
+    """Write a source record (what a source decodes to), unless it already says exactly that."""
+    text = json.dumps(entry)
+    try:
+        if path.read_text() == text:
+            return
+    except OSError:
+        pass
+    _write(path, lambda tmp: tmp.write_text(text))
+
+
 def load_omniglot(
-    path: str | os.PathLike[str] | None = None, *, download: bool = True, progress: bool = True
+    path: str | os.PathLike[str] | None = None,
+    *,
+    download: bool = True,
+    progress: bool = True,
+    rehash: bool = False,
 ) -> GlyphSet:
     """The real Omniglot, verified against :data:`CANONICAL_FINGERPRINT`.
 
     Source: ``path``, else ``$ONESHOTBENCH_OMNIGLOT``, else the verified glyph cache of an
     earlier start, else the release zips in ``cache_root()/omniglot`` (downloaded there with
-    pooch when missing and ``download`` is true).
+    pooch when missing and ``download`` is true). ``rehash`` re-hashes every file even where
+    its stamp is unchanged (``data verify``).
     """
     if path is None and os.environ.get(OMNIGLOT_ENV):
         try:
-            return load_glyphs(os.environ[OMNIGLOT_ENV], progress=progress)
+            return load_glyphs(os.environ[OMNIGLOT_ENV], progress=progress, rehash=rehash)
         except DataError as err:
             raise DataError(f"{err} (path from ${OMNIGLOT_ENV})") from err
     if path is not None:
-        return load_glyphs(path, progress=progress)
-    glyphs = cached_glyphs(CANONICAL_FINGERPRINT)
+        return load_glyphs(path, progress=progress, rehash=rehash)
+    glyphs = cached_glyphs(CANONICAL_FINGERPRINT, rehash=rehash)
     if glyphs is not None:
         return glyphs
-    return load_glyphs(fetch_release(download=download, progress=progress), progress=progress)
+    return load_glyphs(
+        fetch_release(download=download, progress=progress), progress=progress, rehash=rehash
+    )
 
 
 def fetch_release(*, download: bool = True, progress: bool = False) -> Path:
@@ -747,6 +828,8 @@ def synthetic_glyphs(
     Each character is a random polyline; its 20 drawers are jittered copies of it, as if drawn
     by 20 people. Alphabets are ``Synthetic_background_NN`` then ``Synthetic_evaluation_NN``.
     """
+    from PIL import Image, ImageDraw
+
     rng = np.random.default_rng(seed)
     alphabets = [f"Synthetic_background_{i:02d}" for i in range(n_background_alphabets)]
     alphabets += [f"Synthetic_evaluation_{i:02d}" for i in range(n_evaluation_alphabets)]

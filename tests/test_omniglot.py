@@ -313,6 +313,7 @@ def test_corrupt_cache_is_rebuilt_with_a_warning(
     (npy,) = glyph_dir.glob("v1-*.npy")
     (sidecar,) = glyph_dir.glob("v1-*.json")
     (record,) = (glyph_dir / "sources").glob("*.json")
+    (stamped,) = (glyph_dir / "stamps").glob("*.json")  # consulted first: damaged alike
     good = npy.read_bytes()
     if damage == "truncate npy":
         npy.write_bytes(good[: len(good) // 2])
@@ -325,10 +326,97 @@ def test_corrupt_cache_is_rebuilt_with_a_warning(
         sidecar.write_text(sidecar.read_text().replace("Synthetic_evaluation_01", "Latin"))
     else:
         record.write_text("[]")
+        stamped.write_text("[]")
     with pytest.warns(UserWarning, match="rebuilding the glyph cache"):
         assert_same_glyphs(load_any(source), SYNTHETIC)
     assert npy.read_bytes() == good
     assert_same_glyphs(load_any(source), SYNTHETIC)  # healthy again: no second warning
+
+
+class HashSpy:
+    """Counts (or forbids) the full hashes a start computes: zips' keys and the cache's pixels."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, forbid: bool = False) -> None:
+        self.keys = self.pixels = 0
+        key, fingerprint = omniglot.ZipSet.key, omniglot.content_fingerprint
+
+        def spy_key(source) -> str:
+            assert not forbid, "a zip was re-hashed although its stamp is unchanged"
+            self.keys += 1
+            return key(source)
+
+        def spy_fingerprint(packed) -> str:
+            assert not forbid, "the glyph cache was re-hashed although its stamp is unchanged"
+            self.pixels += 1
+            return fingerprint(packed)
+
+        monkeypatch.setattr(omniglot.ZipSet, "key", spy_key)
+        monkeypatch.setattr(omniglot, "content_fingerprint", spy_fingerprint)
+
+
+def test_unchanged_files_are_not_rehashed_and_the_cache_is_mapped(
+    tmp_path: Path, files: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = write_source(files, tmp_path / "src")
+    load_any(source)  # decodes, records, and stamps
+    with monkeypatch.context() as patch:
+        no_decoding(patch)
+        HashSpy(patch, forbid=True)
+        glyphs = load_any(source)
+    assert_same_glyphs(glyphs, SYNTHETIC)
+    assert isinstance(glyphs.packed.base, np.memmap) or isinstance(glyphs.packed, np.memmap)
+    assert not glyphs.packed.flags.writeable
+
+
+def test_touched_but_identical_files_are_rehashed_once_and_accepted(
+    tmp_path: Path, files: dict, isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = write_source(files, tmp_path / "src")
+    load_any(source)
+    (npy,) = (isolated / "glyphs").glob("v1-*.npy")
+    later = time.time_ns() + 5_000_000_000
+    for path in [*source.glob("*.zip"), npy]:
+        os.utime(path, ns=(later, later))
+    no_decoding(monkeypatch)
+    with monkeypatch.context() as patch:
+        spy = HashSpy(patch)
+        assert_same_glyphs(load_any(source), SYNTHETIC)
+    assert spy.keys == len(SETS) and spy.pixels == 1  # re-verified by content
+    with monkeypatch.context() as patch:
+        HashSpy(patch, forbid=True)  # and the new stamps recorded
+        assert_same_glyphs(load_any(source), SYNTHETIC)
+
+
+def test_modified_zip_is_detected_by_its_stamp(
+    tmp_path: Path, files: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = write_source(files, tmp_path / "src")
+    load_glyphs(source, layout=None, expected_fingerprint=SYNTHETIC.fingerprint)
+    changed = {name: dict(members) for name, members in files.items()}
+    member = sorted(changed[SETS[1]])[0]
+    changed[SETS[1]][member] = png_bytes(np.eye(omniglot.SIZE, dtype=bool))  # one drawing redrawn
+    write_source(changed, source)
+    with pytest.raises(DataError, match="differ from the real Omniglot"):
+        load_glyphs(source, layout=None, expected_fingerprint=SYNTHETIC.fingerprint)
+
+
+def test_cache_damaged_with_its_stamp_kept_is_caught_by_a_rehash(
+    tmp_path: Path, files: dict, isolated: Path
+) -> None:
+    """A change that restores size and time evades the stamp; ``data verify`` re-hashes."""
+    source = write_source(files, tmp_path / "src")
+    load_any(source)
+    (npy,) = (isolated / "glyphs").glob("v1-*.npy")
+    good, before = npy.read_bytes(), npy.stat()
+    with npy.open("r+b") as handle:  # same inode, same size
+        handle.seek(len(good) - 1)
+        handle.write(bytes([good[-1] ^ 0xFF]))
+    os.utime(npy, ns=(before.st_atime_ns, before.st_mtime_ns))
+    load_any(source)  # trusted by its stamp: the documented limit of the start-up check
+    with pytest.warns(UserWarning, match="rebuilding the glyph cache"):
+        glyphs = load_glyphs(source, layout=None, expected_fingerprint=None, rehash=True)
+    assert_same_glyphs(glyphs, SYNTHETIC)
+    assert npy.read_bytes() == good
 
 
 def test_fingerprint_mismatch_names_both_fingerprints(

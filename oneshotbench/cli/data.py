@@ -6,7 +6,6 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from oneshotbench.progress import progress_bar
 
@@ -35,6 +34,8 @@ def register(root: typer.Typer) -> None:
 @app.command("list")
 def list_command() -> None:
     """List datasets, splits, levels, sizes, seeds and fingerprints."""
+    from rich.table import Table  # imported where used: `data export` starts without it
+
     from oneshotbench.datasets import list_datasets
 
     for dataset in list_datasets():
@@ -142,6 +143,26 @@ def export_command(
     console.print(f"wrote {last - start:,} samples to {out}: " + ", ".join(p.name for p in written))
 
 
+@app.command("warm")
+def warm_command(
+    omniglot: Path | None = OmniglotOption,
+    aot: bool = typer.Option(
+        True, "--aot/--no-aot", help="Also compile the kernel ahead of time (needs a C compiler)."
+    ),
+) -> None:
+    """Prepare the caches so that later starts are fast (run once after installing or upgrading).
+
+    Decodes Omniglot into the glyph cache, compiles the numba kernel into numba's cache, and
+    (unless --no-aot) builds the ahead-of-time compiled kernel: small requests, such as a
+    one-sample `data export`, then start without loading numba at all. Safe to repeat: what is
+    current is kept.
+    """
+    from oneshotbench.datasets.warm import warm
+
+    for step in warm(omniglot=omniglot, aot_module=aot):
+        console.print(step)
+
+
 @app.command("verify")
 def verify_command(
     official: bool = typer.Option(
@@ -163,6 +184,8 @@ def verify_command(
     Default: SHA-256 fingerprints of every sample of the evaluation splits. --official: the
     authors' MD5 digests only. --all: both, plus the training split's fingerprinted prefix.
     """
+    from rich.table import Table
+
     from oneshotbench.datasets.checks import plan_checks, run_checks
 
     checks = plan_checks(

@@ -75,7 +75,7 @@ def run_checks(
     workers: int | None = None,
     progress: Progress | None = None,
 ) -> list[VerifyResult]:
-    glyphs = load_omniglot(omniglot)
+    glyphs = load_omniglot(omniglot, rehash=True)  # re-hash even files whose stamps match
     task = None
     if progress is not None:
         task = progress.add_task("regenerating", total=sum(c.samples for c in checks))

@@ -13,6 +13,8 @@ reproduces. The default stays the latest version, so nothing picks version 0 by 
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
@@ -94,15 +96,14 @@ class RegistryData:
     """
 
     fingerprints: dict
-    arrays: dict[str, np.ndarray]
+    arrays: Mapping[str, np.ndarray]
 
     @classmethod
     def load(cls, stem: str) -> RegistryData:
         folder = resources.files("oneshotbench.datasets") / "registry_data"
         try:
             fingerprints = json.loads((folder / f"{stem}.json").read_text())
-            with (folder / f"{stem}.npz").open("rb") as fh, np.load(fh) as npz:
-                arrays = {key: npz[key] for key in npz.files}
+            arrays = _NpzMembers(folder / f"{stem}.npz", stem)
         except FileNotFoundError:
             return cls({}, {})  # a dataset without committed data yet (e.g. while building it)
         except (OSError, ValueError) as err:
@@ -118,6 +119,36 @@ class RegistryData:
 
     def sample_checksums(self, split: str, level: int) -> np.ndarray | None:
         return self.arrays.get(f"crc32/{split}/{level}")
+
+
+class _NpzMembers(Mapping[str, np.ndarray]):
+    """The arrays of a committed ``.npz``, each read on first use: a start needs one of 70."""
+
+    def __init__(self, source, stem: str) -> None:
+        self._source, self._stem = source, stem
+        self._lock = threading.Lock()
+        self._read: dict[str, np.ndarray] = {}
+        with source.open("rb") as fh, np.load(fh) as npz:
+            self._names = tuple(npz.files)
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key not in self._names:
+            raise KeyError(key)
+        with self._lock:
+            if key not in self._read:
+                try:
+                    with self._source.open("rb") as fh, np.load(fh) as npz:
+                        self._read[key] = npz[key]
+                except (OSError, ValueError) as err:
+                    message = f"committed registry data {self._stem} is unreadable: {err}"
+                    raise DataError(message) from err
+            return self._read[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 # Published with the fix (reference-spec §2.11): the MD5 of each split's last scene.

@@ -16,7 +16,6 @@ import numpy as np
 from numpy.lib.format import open_memmap
 
 from oneshotbench.cache import atomic_path
-from oneshotbench.datasets.instances_csv import HEADER, format_instances
 from oneshotbench.datasets.split import Split
 from oneshotbench.errors import OneshotbenchError
 from oneshotbench.generator.jobs import GeneratedSamples
@@ -97,6 +96,9 @@ def _buffers(maps: dict[str, np.memmap], lo: int, hi: int, level: int, table=Non
 
 def _fill_with_instances(split, maps, csv_path, start, workers, on_done) -> None:
     """Generate in chunks so the per-glyph table (12 ints per glyph) stays small in memory."""
+    # Imported here: its table formatter is JIT-compiled, and plain exports start without numba.
+    from oneshotbench.datasets.instances_csv import HEADER, format_instances
+
     count = len(maps["images"])
     with csv_path.open("wb") as csv:
         csv.write(HEADER.encode())

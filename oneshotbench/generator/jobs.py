@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
+from oneshotbench.generator.aot import kernel_for
+from oneshotbench.generator.mt19937_state import seeded_state
 from oneshotbench.generator.spec import (
     GLYPH_TOO_LARGE,
     SCENE_SIZE,
@@ -35,8 +36,9 @@ def job_seeds(master_seed: int, n_jobs: int) -> np.ndarray:
     """
     if master_seed <= 0 or master_seed >= 2**32:
         raise ValueError(f"master seed must be in 1..2**32-1, got {master_seed}")
-    draws = np.random.RandomState(master_seed).randint(2**32, size=2 * n_jobs)
-    return np.unique(draws)[:n_jobs]
+    draws = np.sort(np.random.RandomState(master_seed).randint(2**32, size=2 * n_jobs))
+    distinct = np.concatenate(([True], draws[1:] != draws[:-1]))  # np.unique imports numpy.ma
+    return draws[distinct][:n_jobs]
 
 
 _BOUNDS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -117,17 +119,21 @@ _INSTANCE_FIELDS = ("instance_map", "table")
 
 
 def generate_run(
-    glyphs: np.ndarray, job: JobSpec, count: int, *, word_offset: int = 0, into=None
+    glyphs: np.ndarray,
+    job: JobSpec,
+    count: int,
+    *,
+    word_offset: int = 0,
+    into=None,
+    kernel: Callable[..., int] | None = None,
 ) -> GeneratedSamples:
     """Generate ``count`` consecutive samples of ``job`` starting at ``word_offset``.
 
     ``glyphs`` is the bit-packed glyph array [chars, 20, 105, 14]; ``into`` optionally receives
-    the result (a :class:`GeneratedSamples` of length ``count``).
+    the result (a :class:`GeneratedSamples` of length ``count``). ``kernel`` defaults to
+    :func:`oneshotbench.generator.aot.kernel_for` (one worker).
     """
-    # Imported here, not at module level: importing the data API never loads numba.
-    from oneshotbench.generator.canonical import generate_samples
-    from oneshotbench.generator.mt19937 import seeded_state
-
+    generate_samples = kernel or kernel_for(1, count)
     out = into if into is not None else GeneratedSamples.empty(count, job.level)
     state = seeded_state(job.seed)
     status = generate_samples(
@@ -178,7 +184,7 @@ def generate_runs(
     on_done: Callable[[int], None] | None = None,
     into: GeneratedSamples | None = None,
 ) -> GeneratedSamples:
-    """Generate independent runs in parallel threads (the kernel releases the GIL).
+    """Generate independent runs in parallel threads (the JIT kernel releases the GIL).
 
     Each run writes its samples straight into its own slice ``[dest, dest + count)`` of the
     output (``into`` when given: preallocated arrays or memory-mapped files), so there is no
@@ -187,22 +193,27 @@ def generate_runs(
     """
     out = into if into is not None else GeneratedSamples.empty(total, level)
     runs = list(runs)
+    n_workers = min(workers or default_workers(), max(1, len(runs)))
+    kernel = kernel_for(n_workers, total)
 
     def work(run: Run) -> int:
         part = out.view(run.dest, run.dest + run.count)
         if not out.has_instances:  # a scratch row per thread
             part.instance_map = np.empty_like(out.instance_map)
             part.table = np.empty_like(out.table)
-        generate_run(glyphs, run.job, run.count, word_offset=run.word_offset, into=part)
+        generate_run(
+            glyphs, run.job, run.count, word_offset=run.word_offset, into=part, kernel=kernel
+        )
         return run.count
 
-    n_workers = min(workers or default_workers(), max(1, len(runs)))
     if n_workers == 1:
         for run in runs:
             done = work(run)
             if on_done:
                 on_done(done)
         return out
+    from concurrent.futures import ThreadPoolExecutor  # a one-sample export starts without it
+
     with ThreadPoolExecutor(n_workers) as pool:
         for done in pool.map(work, runs):
             if on_done:

@@ -14,25 +14,18 @@ from __future__ import annotations
 import numpy as np
 
 from oneshotbench.generator.jit import njit
-
-KEY_WORDS = 624
-POS = 624
-CONSUMED = 625
-STATE_WORDS = 626
+from oneshotbench.generator.mt19937_state import (  # noqa: F401  (re-exported)
+    CONSUMED,
+    KEY_WORDS,
+    POS,
+    STATE_WORDS,
+    seeded_state,
+)
 
 _M = 397
 _MATRIX_A = 0x9908B0DF
 _UPPER = 0x80000000
 _LOWER = 0x7FFFFFFF
-
-
-def seeded_state(seed: int) -> np.ndarray:
-    """The state numpy's ``RandomState(seed)`` starts from, with the consumed-word count at 0."""
-    key, pos = np.random.RandomState(seed).get_state()[1:3]
-    state = np.zeros(STATE_WORDS, np.int64)
-    state[:KEY_WORDS] = key
-    state[POS] = pos
-    return state
 
 
 @njit(cache=True, nogil=True)
