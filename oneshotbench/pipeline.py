@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -178,6 +178,7 @@ class LevelRunner:
     analysis: bool = True  # glyph analysis of every batch (oneshotbench.analysis)
     save_masks: bool = False
     stages: Stages = field(default_factory=Stages)
+    ahead: dict[tuple[int, int], Future] = field(default_factory=dict)  # (level, start) -> batch
 
     def fail(self, fault: WorkerFault, where: str, index: np.ndarray | None = None) -> Exception:
         return failure(
@@ -210,22 +211,41 @@ class LevelRunner:
         self.stages.generation += time.perf_counter() - clock
         return samples
 
-    def level(self, plan: LevelPlan) -> tuple[list[BatchResult], float]:
+    def prefetch(self, plan: LevelPlan) -> None:
+        """Start generating the first unfinished batch of ``plan`` now: while the worker starts,
+        or while the previous level's last batch is predicted and scored."""
+        todo = self._todo(plan, self.journal.load(plan.level, [s for s, _ in plan.batches]))
+        if todo and (plan.level, todo[0][0]) not in self.ahead:
+            self.ahead[plan.level, todo[0][0]] = self.executor.submit(
+                self.fetch, plan.split, *todo[0]
+            )
+
+    @staticmethod
+    def _todo(plan: LevelPlan, done: dict) -> list[tuple[int, int]]:
+        return [b for b in plan.batches if b[0] not in done]
+
+    def level(
+        self, plan: LevelPlan, following: LevelPlan | None = None
+    ) -> tuple[list[BatchResult], float]:
         """Score this process's batches of one level; returns the results and their wall time.
 
         Pipelined: while the worker predicts batch k, the next batch is generated in a thread and
-        batch k-1 is scored and journaled here. Whatever was predicted is journaled even when a
-        later step fails.
+        batch k-1 is scored and journaled here; after this level's last batch, the first of the
+        ``following`` level. Whatever was predicted is journaled even when a later step fails.
         """
         starts = [start for start, _ in plan.batches]
         done = self.journal.load(plan.level, starts)
-        todo = [b for b in plan.batches if b[0] not in done]
+        todo = self._todo(plan, done)
         advance = self.progress.task(
             f"level {plan.level}",
             sum(stop - start for start, stop in plan.batches),
             sum(len(r.scores) for r in done.values()),
         )
-        fetch = self.executor.submit(self.fetch, plan.split, *todo[0]) if todo else None
+        fetch = None
+        if todo:
+            fetch = self.ahead.pop((plan.level, todo[0][0]), None) or self.executor.submit(
+                self.fetch, plan.split, *todo[0]
+            )
         answer: _Answer | None = None
         clock = time.perf_counter()
         try:
@@ -235,6 +255,8 @@ class LevelRunner:
                 self.stages.waiting += time.perf_counter() - waited
                 if k + 1 < len(todo):
                     fetch = self.executor.submit(self.fetch, plan.split, *todo[k + 1])
+                elif following is not None:
+                    self.prefetch(following)
                 self.submit(samples)
                 if answer is not None:  # score the previous batch while the worker computes
                     done[answer.start] = self._finish(plan, answer, advance)

@@ -499,7 +499,6 @@ def _evaluate(s: _Settings, group: _Group, started: float) -> dict:
         dataset = _dataset_entry(s, splits)
         journal = Journal(directory, _manifest(s, dataset, sizes), resume=s.resume)
         group.barrier()  # nobody writes batches before every process has checked the journal
-        fields = _start(worker, s, journal)
         plans = [
             LevelPlan(
                 level,
@@ -517,11 +516,13 @@ def _evaluate(s: _Settings, group: _Group, started: float) -> dict:
             ThreadPoolExecutor(1) as pool,
             ThreadPoolExecutor(1) as summariser,
         ):
-            run = LevelRunner(s.submission, worker, journal, s.threshold, fields, bars, pool)
+            run = LevelRunner(s.submission, worker, journal, s.threshold, (), bars, pool)
             run.analysis, run.save_masks = s.analysis, s.save_masks  # the glyph-analysis hook
+            run.prefetch(plans[0])  # the first batch is generated while the worker starts
+            run.oracle_fields = fields = _start(worker, s, journal)
             scored, early = {}, {}
-            for plan in plans:
-                scored[plan.level] = batches, wall = run.level(plan)
+            for plan, following in zip(plans, [*plans[1:], None], strict=True):
+                scored[plan.level] = batches, wall = run.level(plan, following)
                 if group.world == 1:  # all scores are here: summarise while the next level runs
                     parts = [b.scores for b in batches]
                     early[plan.level] = summariser.submit(_summarise, s, plan.level, parts, wall)

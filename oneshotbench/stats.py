@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from types import SimpleNamespace
 
 import numpy as np
-from scipy import stats
 
 _BATCH_VALUES = 10_000_000  # resampled values per batch (~80 MB of float64); scipy's batching
 _EXACT_SUM = 2**53  # integer scores whose sums stay below this are counted exactly
@@ -85,6 +84,8 @@ def _percentile_interval(
     sample: np.ndarray, distribution: np.ndarray, confidence: float
 ) -> tuple[float, float]:
     """scipy's percentile interval of a bootstrap distribution computed elsewhere."""
+    from scipy import stats  # 1 s to import: paid when an interval is due, not at start-up
+
     interval = stats.bootstrap(
         (sample.astype(np.float64),),
         np.mean,
