@@ -25,6 +25,7 @@ from oneshotbench.metrics import PerSampleScores, SegmentationScores, binarize
 from oneshotbench.worker import WorkerFault, WorkerHandle
 
 INVARIANCE_SAMPLES = 128  # per level
+INVARIANCE_TOLERANCE = 1e-3  # largest allowed |p - p'| between the two batchings
 
 
 class SplitSource(Protocol):
@@ -370,3 +371,37 @@ def failure(
             "its files, delete that folder and start over instead)"
         )
     return OneshotbenchError(text)
+
+
+def combine_invariance(
+    per_rank: list[dict], levels: Sequence[int], batch_size: int, seed: int
+) -> dict:
+    """Merge the processes' invariance statistics into the record's ``invariance`` entry."""
+    per_level = {}
+    for level in levels:
+        parts = [stats[level] for stats in per_rank if stats.get(level)]
+        locations = [
+            p["max_location_deviation"] for p in parts if p["max_location_deviation"] is not None
+        ]  # noqa: E501
+        per_level[str(level)] = {
+            "samples": sum(p["samples"] for p in parts),
+            "shuffled": any(p["shuffled"] for p in parts),
+            "max_prob_deviation": max((p["max_prob_deviation"] for p in parts), default=0.0),
+            "max_location_deviation": max(locations, default=None),
+            "max_iou_deviation": max((p["max_iou_deviation"] for p in parts), default=0.0),
+            "changed_hits": sum(p["changed_hits"] for p in parts),
+        }
+    worst = max(v["max_prob_deviation"] for v in per_level.values())
+    located = [v["max_location_deviation"] for v in per_level.values()]
+    worst_location = max((d for d in located if d is not None), default=None)
+    return {
+        "samples": sum(v["samples"] for v in per_level.values()),
+        "batch_size": batch_size,
+        "order": "shuffled" if all(v["shuffled"] for v in per_level.values()) else "sorted",
+        "seed": seed,
+        "tolerance": INVARIANCE_TOLERANCE,
+        "max_prob_deviation": worst,
+        "max_location_deviation": worst_location,
+        "flagged": max(worst, worst_location or 0.0) > INVARIANCE_TOLERANCE,
+        "levels": per_level,
+    }

@@ -4,7 +4,9 @@ A thin shell around four parts: the data seam (:data:`OpenSplit`, by default the
 the plan (which batches of which levels, and which process owns each under ``torchrun``), the
 journal (every finished batch's per-sample scores on disk, so a failure loses nothing and
 ``resume=True`` continues), and the worker process (:mod:`oneshotbench.worker`) that runs the
-submission and sees nothing but pixels. Ground truth stays in this process; scores come from
+submission and sees nothing but pixels. Ground truth stays in this process. The per-batch work
+(prefetch, predict, score, analyse, journal; the invariance re-run) is
+:mod:`oneshotbench.pipeline`, the process group :mod:`oneshotbench.distributed`; scores come from
 :mod:`oneshotbench.metrics`, summaries and records from :mod:`oneshotbench.records`.
 """
 
@@ -31,6 +33,7 @@ from oneshotbench import protocol
 from oneshotbench import sandbox as sandboxing
 from oneshotbench.analysis.glyphs import GlyphAnalysis
 from oneshotbench.cache import cache_root, file_sha256
+from oneshotbench.distributed import Group, resolve_device
 from oneshotbench.errors import OneshotbenchError
 from oneshotbench.journal import JOURNAL_FORMAT, Journal, journal_path
 from oneshotbench.metrics import PAPER_THRESHOLD, PerSampleScores
@@ -41,6 +44,7 @@ from oneshotbench.pipeline import (
     SplitSource,
     Stages,
     batches_of,
+    combine_invariance,
     failure,
     probe_subset,
 )
@@ -64,7 +68,6 @@ DEFAULT_TIMEOUT = 48 * 3600.0  # s; a full CPU run of a slow model fits
 N_RESAMPLES = 10_000
 CHECKPOINT_ENV = "ONESHOTBENCH_CHECKPOINT"  # the reference wrappers' weights, hashed as an artefact
 OMNIGLOT_ENV = "ONESHOTBENCH_OMNIGLOT"  # hidden from the submission like the cache
-INVARIANCE_TOLERANCE = 1e-3  # largest allowed |p - p'| between the two batchings
 
 
 def default_memory_limit() -> int | None:
@@ -88,56 +91,6 @@ def open_registered_split(
     from oneshotbench.datasets import load_split
 
     return load_split(split, level, omniglot=omniglot, master_seed=master_seed, version=version)
-
-
-# --------------------------------------------------------------------------- processes
-
-
-class _Group:
-    """This process's place under ``torchrun`` (a group of one otherwise)."""
-
-    def __init__(self, device: torch.device):
-        import torch.distributed as dist
-
-        self._dist = dist
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.owned = False
-        if self.world > 1 and device.type == "cuda":
-            torch.cuda.set_device(device)  # NCCL's object collectives use the current device
-        if self.world > 1 and not dist.is_initialized():
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-            self.owned = True
-        self.rank = dist.get_rank() if self.world > 1 else 0
-        self.world = dist.get_world_size() if self.world > 1 else 1
-
-    def gather(self, obj: object) -> list:
-        """Every process's ``obj``, on every process."""
-        if self.world == 1:
-            return [obj]
-        out: list = [None] * self.world
-        self._dist.all_gather_object(out, obj)
-        return out
-
-    def barrier(self) -> None:
-        if self.world > 1:
-            self._dist.barrier()
-
-    def close(self) -> None:
-        if self.owned:
-            self._dist.destroy_process_group()
-
-
-def _resolve_device(device: str) -> torch.device:
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise OneshotbenchError(f"unknown device {device!r}; try 'cpu' or 'cuda'") from None
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise OneshotbenchError(f"device {device!r} requested but CUDA is not available")
-        if resolved.index is None:
-            resolved = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    return resolved
 
 
 # --------------------------------------------------------------------------- evaluate
@@ -182,40 +135,6 @@ def _check_count(name: str, value: float | None, *, allow_none: bool = True) -> 
 def _other_batch_size(batch_size: int) -> int:
     """The invariance check's batch size: different from the main run's."""
     return batch_size // 2 if batch_size > 1 else 2
-
-
-def _combine_invariance(
-    per_rank: list[dict], levels: Sequence[int], batch_size: int, seed: int
-) -> dict:
-    """Merge the processes' invariance statistics into the record's ``invariance`` entry."""
-    per_level = {}
-    for level in levels:
-        parts = [stats[level] for stats in per_rank if stats.get(level)]
-        locations = [
-            p["max_location_deviation"] for p in parts if p["max_location_deviation"] is not None
-        ]  # noqa: E501
-        per_level[str(level)] = {
-            "samples": sum(p["samples"] for p in parts),
-            "shuffled": any(p["shuffled"] for p in parts),
-            "max_prob_deviation": max((p["max_prob_deviation"] for p in parts), default=0.0),
-            "max_location_deviation": max(locations, default=None),
-            "max_iou_deviation": max((p["max_iou_deviation"] for p in parts), default=0.0),
-            "changed_hits": sum(p["changed_hits"] for p in parts),
-        }
-    worst = max(v["max_prob_deviation"] for v in per_level.values())
-    located = [v["max_location_deviation"] for v in per_level.values()]
-    worst_location = max((d for d in located if d is not None), default=None)
-    return {
-        "samples": sum(v["samples"] for v in per_level.values()),
-        "batch_size": batch_size,
-        "order": "shuffled" if all(v["shuffled"] for v in per_level.values()) else "sorted",
-        "seed": seed,
-        "tolerance": INVARIANCE_TOLERANCE,
-        "max_prob_deviation": worst,
-        "max_location_deviation": worst_location,
-        "flagged": max(worst, worst_location or 0.0) > INVARIANCE_TOLERANCE,
-        "levels": per_level,
-    }
 
 
 @dataclass(frozen=True)
@@ -341,7 +260,7 @@ def evaluate(
         split=split,
         levels=_check_levels(levels),
         samples=samples,
-        device=_resolve_device(device),
+        device=resolve_device(device),
         batch_size=batch_size,
         out=Path(out) if out else default_out,
         resume=resume,
@@ -364,7 +283,7 @@ def evaluate(
         save_masks=save_masks,
     )
     _check_writable(settings.out)  # the last check, and the first thing written
-    group = _Group(settings.device)
+    group = Group(settings.device)
     threads = torch.get_num_threads()
     # The harness's torch work per batch (scoring) is small; its intra-op threads would only
     # contend with the generator threads and the submission's process for the same cores.
@@ -469,7 +388,7 @@ def _start(worker: WorkerHandle, s: _Settings, journal: Journal) -> tuple[str, .
     return fields if s.oracle else ()
 
 
-def _evaluate(s: _Settings, group: _Group, started: float) -> dict:
+def _evaluate(s: _Settings, group: Group, started: float) -> dict:
     directory = journal_path(s.out)
     directory.mkdir(parents=True, exist_ok=True)
     log_path = directory / f"worker-{group.rank}.log"
@@ -600,7 +519,7 @@ def _write_record(
     invariance = None
     if s.check_invariance:
         per_rank = [stats for _, stats, _ in gathered]
-        invariance = _combine_invariance(per_rank, s.levels, s.probe_batch, s.bootstrap_seed)
+        invariance = combine_invariance(per_rank, s.levels, s.probe_batch, s.bootstrap_seed)
     stages = Stages.total([part for *_, part in gathered])
     stages.summary = time.perf_counter() - summarising + sum(e.busy_s for e in early.values())
     record = make_record(

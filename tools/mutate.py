@@ -277,7 +277,7 @@ MUTANTS = (
     Mutant(
         "invariance-flags-over-tolerance",
         "the submission is flagged when a probability moves by more than 1e-3",
-        "oneshotbench/runner.py",
+        "oneshotbench/pipeline.py",
         "INVARIANCE_TOLERANCE = 1e-3 ",
         "INVARIANCE_TOLERANCE = 1.0 ",
         ("tests/test_evaluate.py::test_invariance_check_flags_batch_dependent_outputs",),
