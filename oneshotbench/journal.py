@@ -199,6 +199,10 @@ class Journal:
             raise OneshotbenchError(refuse)
         return arrays
 
+    def finished(self, level: int, starts: Sequence[int]) -> set[int]:
+        """Which of ``starts`` have a batch file (not read: :meth:`load` reads and checks it)."""
+        return {start for start in starts if self._path(level, start).is_file()}
+
     def load(self, level: int, starts: Sequence[int]) -> dict[int, BatchResult]:
         """The finished batches among ``starts`` of ``level``."""
         done = {}

@@ -9,7 +9,7 @@ probe. :class:`Stages` keeps the busy seconds of each step for the record.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -215,14 +215,14 @@ class LevelRunner:
     def prefetch(self, plan: LevelPlan) -> None:
         """Start generating the first unfinished batch of ``plan`` now: while the worker starts,
         or while the previous level's last batch is predicted and scored."""
-        todo = self._todo(plan, self.journal.load(plan.level, [s for s, _ in plan.batches]))
+        todo = self._todo(plan, self.journal.finished(plan.level, [s for s, _ in plan.batches]))
         if todo and (plan.level, todo[0][0]) not in self.ahead:
             self.ahead[plan.level, todo[0][0]] = self.executor.submit(
                 self.fetch, plan.split, *todo[0]
             )
 
     @staticmethod
-    def _todo(plan: LevelPlan, done: dict) -> list[tuple[int, int]]:
+    def _todo(plan: LevelPlan, done: Container[int]) -> list[tuple[int, int]]:
         return [b for b in plan.batches if b[0] not in done]
 
     def level(

@@ -164,7 +164,7 @@ def evaluate(
     ] = None,
     resume: Annotated[
         bool,
-        typer.Option(help="Continue an interrupted run from its finished batches.", metavar=""),
+        typer.Option(help="Continue an interrupted run from its finished batches."),
     ] = False,
     batch_timeout: Annotated[
         float,
@@ -195,22 +195,17 @@ def evaluate(
         typer.Option(
             help="Re-run a random subset in shuffled order with another batch size and flag "
             "outputs that depend on batching.",
-            metavar="",
         ),
     ] = False,
     oracle: Annotated[
         bool,
-        typer.Option(
-            help="Allow a submission that declares ORACLE_FIELDS to read ground truth.", metavar=""
-        ),
+        typer.Option(help="Allow a submission that declares ORACLE_FIELDS to read ground truth."),
     ] = False,
     omniglot: Annotated[
         Path | None,
         typer.Option(help="Omniglot folder or zips (default: the cache, else download)."),
     ] = None,
-    progress: Annotated[
-        bool, typer.Option(help="Show progress bars on stderr.", metavar="")
-    ] = True,
+    progress: Annotated[bool, typer.Option(help="Show progress bars on stderr.")] = True,
     name: Annotated[
         str | None,
         typer.Option(

@@ -89,14 +89,14 @@ def train_command(
         ),
     ] = None,
     resume: Annotated[
-        bool, typer.Option("--resume", help="Continue the checkpoint in --out.", metavar="")
+        bool, typer.Option("--resume", help="Continue the checkpoint in --out.")
     ] = False,
     compile_: Annotated[
-        bool, typer.Option("--compile", help="torch.compile the training step.", metavar="")
+        bool, typer.Option("--compile", help="torch.compile the training step.")
     ] = False,
     channels_last: Annotated[
         bool,
-        typer.Option("--channels-last", help="channels_last memory format (GPU).", metavar=""),
+        typer.Option("--channels-last", help="channels_last memory format (GPU)."),
     ] = False,
     feed: Annotated[
         str,
