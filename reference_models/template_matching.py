@@ -37,11 +37,14 @@ Choices made here where the paper is silent:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from reference_models import template_kernels
 from reference_models.layers import instance_centers, window_crop
 
 CANVAS = 64
@@ -95,39 +98,69 @@ def binarize_targets(targets: Tensor) -> Tensor:
     return targets.amax(dim=1) > 0
 
 
-def make_templates(
-    mask: Tensor, grid: TemplateGrid, canvas: int = CANVAS, chunk: int = 8
-) -> Tensor:
-    """Warp one binary target mask [h, w] by every map of ``grid`` -> float [N, canvas, canvas].
+@functools.cache
+def scaled_offsets(grid: TemplateGrid, canvas: int, chunk: int = 8) -> tuple[Tensor, Tensor]:
+    """The part of every template's warp that does not depend on the target: for each canvas
+    pixel p, the x [k, S, P] (by rotation/shear pair, x scale a, pixel) and y [k, S, P] (pair,
+    y scale b) of diag(1/a, 1/b) R^-1 (p - centre), float32 on the CPU, computed once.
 
-    The warp is about the mask's centre of mass, which lands on the canvas centre (canvas // 2),
-    sampled nearest-neighbour: output pixel p reads the source pixel nearest to
+    The warp is about the target's centre of mass, which lands on the canvas centre
+    (canvas // 2), sampled nearest-neighbour: pixel p reads the source pixel nearest to
     A^-1 (p - centre) + com. Since A^-1 = diag(1/a, 1/b) R^-1, source columns depend only on
-    (R, a) and rows only on (R, b); the N templates are one gather over that outer product,
-    ``chunk`` rotation/shear pairs at a time to bound memory.
+    (R, a) and rows only on (R, b).
     """
-    height, width = mask.shape
-    ys, xs = torch.nonzero(mask, as_tuple=True)
-    if len(xs) == 0:
-        return torch.zeros((len(grid), canvas, canvas), device=mask.device)
-    com = torch.stack([xs.float().mean(), ys.float().mean()])
-    offsets = torch.arange(canvas, dtype=torch.float32, device=mask.device) - canvas // 2
+    offsets = torch.arange(canvas, dtype=torch.float32) - canvas // 2
     gy, gx = torch.meshgrid(offsets, offsets, indexing="ij")
     points = torch.stack([gx, gy], dim=-1).reshape(-1, 2)  # [P, 2] (x, y)
-    inverse = torch.linalg.inv(grid.bases()).to(torch.float32).to(mask.device)
-    scale = grid.scale_values().to(torch.float32).to(mask.device)[None, :, None]
-    flat = mask.flatten()
-
-    def warp(part: Tensor) -> Tensor:
+    inverse = torch.linalg.inv(grid.bases()).to(torch.float32)
+    scale = grid.scale_values().to(torch.float32)[None, :, None]
+    columns, rows = [], []
+    for part in inverse.split(chunk):
         rotated = points @ part.transpose(1, 2)  # [k, P, 2] = R^-1 p
-        x = torch.floor(rotated[:, None, :, 0] / scale + com[0] + 0.5).long()  # [k, S(a), P]
-        y = torch.floor(rotated[:, None, :, 1] / scale + com[1] + 0.5).long()  # [k, S(b), P]
+        columns.append(rotated[:, None, :, 0] / scale)
+        rows.append(rotated[:, None, :, 1] / scale)
+    return torch.cat(columns), torch.cat(rows)
+
+
+def center_of_mass(mask: Tensor) -> Tensor | None:
+    """float32 (x, y) mean of the mask's pixels [2], or None for an empty mask."""
+    ys, xs = torch.nonzero(mask, as_tuple=True)
+    if len(xs) == 0:
+        return None
+    return torch.stack([xs.float().mean(), ys.float().mean()])
+
+
+def make_templates(mask: Tensor, grid: TemplateGrid, canvas: int = CANVAS) -> Tensor:
+    """Warp one binary target mask [h, w] by every map of ``grid`` (see :func:`scaled_offsets`)
+    -> float [N, canvas, canvas], in grid order (pair, a, b): one gather over the outer product
+    of source columns and rows, 8 rotation/shear pairs at a time."""
+    height, width = mask.shape
+    com = center_of_mass(mask)
+    if com is None:
+        return torch.zeros((len(grid), canvas, canvas), device=mask.device)
+    flat, templates = mask.flatten(), []
+    for part_x, part_y in zip(*(o.split(8) for o in scaled_offsets(grid, canvas)), strict=True):
+        x = torch.floor(part_x.to(mask.device) + com[0] + 0.5).long()
+        y = torch.floor(part_y.to(mask.device) + com[1] + 0.5).long()
         index = y.clamp(0, height - 1)[:, None] * width + x.clamp(0, width - 1)[:, :, None]
         inside = ((x >= 0) & (x < width))[:, :, None] & ((y >= 0) & (y < height))[:, None]
-        return (flat[index] & inside).flatten(0, 2)  # [k*S*S, P]
+        templates.append((flat[index] & inside).flatten(0, 2))  # [k*S*S, P]
+    return torch.cat(templates).view(len(grid), canvas, canvas).to(torch.float32)
 
-    templates = torch.cat([warp(part) for part in inverse.split(chunk)])
-    return templates.view(len(grid), canvas, canvas).to(torch.float32)
+
+@functools.cache
+def _pixel_major_offsets(grid: TemplateGrid, canvas: int) -> tuple[np.ndarray, np.ndarray]:
+    return tuple(o.permute(2, 0, 1).contiguous().numpy() for o in scaled_offsets(grid, canvas))
+
+
+def pixel_major_templates(mask: Tensor, grid: TemplateGrid, canvas: int) -> np.ndarray:
+    """The templates of :func:`make_templates` as uint8 [canvas * canvas, N] (CPU), the layout
+    the compiled matcher reads one pixel's row from."""
+    com = center_of_mass(mask)
+    if com is None:
+        return np.zeros((canvas * canvas, len(grid)), np.uint8)
+    columns, rows = _pixel_major_offsets(grid, canvas)
+    return template_kernels.warp_pixel_major(mask.numpy(), columns, rows, *com.numpy())
 
 
 def shift_offsets(radius: int) -> list[tuple[int, int]]:
@@ -138,8 +171,13 @@ def shift_offsets(radius: int) -> list[tuple[int, int]]:
 
 def cosine(dots: Tensor, character_mass: Tensor, template_mass: Tensor) -> Tensor:
     """Cosine similarity of binary images from their dot products and pixel counts (broadcast):
-    <T, C> / sqrt(|T| |C|), 1 only for an exact match and 0 when either image is empty."""
-    return dots / (character_mass * template_mass).clamp(min=1.0).sqrt()
+    <T, C> / sqrt(|T| |C|), 1 only for an exact match and 0 when either image is empty.
+
+    float32 with a correctly rounded square root, taken in float64: torch's float32 ``sqrt`` is
+    off by one unit in the last place on some CPUs (AVX-512: sqrt(2365) gives 48.631264, not
+    48.631268), which would make scores depend on the machine."""
+    norm = (character_mass * template_mass).clamp(min=1.0).double().sqrt().float()
+    return dots / norm
 
 
 def segmented_crops(instance_map: Tensor, num_glyphs: int, crop: int) -> tuple[Tensor, Tensor]:
@@ -186,10 +224,38 @@ class TemplateMatcher:
         """One scene: target [3,32,32], instance_map [96,96] -> best score per glyph [L] (-1 if
         the glyph is invisible).
 
-        Templates sit on a (crop + 2r)-pixel canvas; each crop is placed on it at every shift,
-        so one matrix product scores all templates, glyphs and shifts, and a second one gives
-        each template's mass inside the crop's window at each shift (its norm there).
+        Templates sit on a (crop + 2r)-pixel canvas and each crop is placed on it at every shift.
+        On the CPU the compiled matcher adds, per glyph and shift, the template rows of the
+        crop's lit pixels (:mod:`reference_models.template_kernels`); elsewhere one matrix
+        product scores all templates, glyphs and shifts, and a second gives each template's mass
+        inside the crop's window at each shift (its norm there). Both give the same scores.
         """
+        if target.device.type == "cpu":
+            return self._sparse_scores(target, instance_map, num_glyphs)
+        return self._dense_scores(target, instance_map, num_glyphs)
+
+    def _sparse_scores(self, target: Tensor, instance_map: Tensor, num_glyphs: int) -> Tensor:
+        r, crop = self.shift_radius, self.crop
+        size = crop + 2 * r
+        templates = pixel_major_templates(self._target_mask(target), self.grid, size)
+        masses = template_kernels.window_masses(templates, size, crop, r)
+        ids, crops = segmented_crops(instance_map, num_glyphs, crop)
+        glyph, cy, cx = torch.nonzero(crops, as_tuple=True)  # row-major: grouped by glyph
+        starts = torch.zeros(len(ids) + 1, dtype=torch.int64)
+        starts[1:] = torch.bincount(glyph, minlength=len(ids)).cumsum(0)
+        best = template_kernels.best_matches(
+            templates,
+            masses,
+            (cy * size + cx).numpy(),
+            starts.numpy(),
+            crops.flatten(1).sum(1).numpy(),
+            size,
+            r,
+            self.normalized,
+        )
+        return _per_glyph(ids, torch.from_numpy(best), num_glyphs)
+
+    def _dense_scores(self, target: Tensor, instance_map: Tensor, num_glyphs: int) -> Tensor:
         r, crop = self.shift_radius, self.crop
         size = crop + 2 * r
         templates = make_templates(self._target_mask(target), self.grid, size).flatten(1)
