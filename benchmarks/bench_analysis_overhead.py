@@ -22,7 +22,7 @@ import time
 import numpy as np
 import pytest
 
-from oneshotbench.analysis.glyphs import analyze_glyphs
+from oneshotbench.glyph_analysis import analyze_glyphs
 from oneshotbench.runner import PAPER_LEVELS, evaluate
 
 N = int(os.environ.get("ONESHOTBENCH_BENCH_SAMPLES", "250"))

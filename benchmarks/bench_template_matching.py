@@ -1,10 +1,13 @@
-"""Template matching per scene: the fast search vs the literal full convolution.
+"""Template matching per scene: the compiled matcher, the matrix product, the full convolution.
 
-Run: ``pytest benchmarks/bench_template_matching.py --benchmark-columns=median,rounds``. Both
-score the same 9,317 templates against every glyph of the first test-one-shot scene at level 4
-on one core: ``TemplateMatcher.scores`` (shifts within +-2 px of the centres of mass, one matrix
-product) and ``exhaustive_scores`` (every shift, by FFT). Whether they pick the same glyph on
-many scenes is measured by ``benchmarks/template_matching_agreement.py``.
+Run: ``pytest benchmarks/bench_template_matching.py --benchmark-columns=median,rounds``. All score
+the same 9,317 templates against every glyph of the first test-one-shot scene of a level on one
+core: the compiled matcher (the CPU path of ``TemplateMatcher.scores``: per glyph and shift, the
+template rows of the crop's lit pixels), the matrix product it replaces on the CPU (the GPU path),
+both with shifts within +-2 px of the centres of mass, and ``exhaustive_scores`` (every shift, by
+FFT; level 4 only, seconds per scene). The first two give equal scores
+(``tests/test_template_kernels.py``); whether the search picks the glyph the full convolution
+picks is measured by ``benchmarks/template_matching_agreement.py``.
 """
 
 from __future__ import annotations
@@ -15,24 +18,31 @@ import torch
 from oneshotbench.datasets import load_split
 from reference_models.template_matching import TemplateMatcher
 
-LEVEL = 4
-
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
+SEARCHES = {
+    "compiled": TemplateMatcher._sparse_scores,
+    "matrix product": TemplateMatcher._dense_scores,
+    "full convolution": TemplateMatcher.exhaustive_scores,
+}
 
-@pytest.fixture(scope="module")
-def scene(real_glyphs) -> tuple[torch.Tensor, torch.Tensor]:
-    data = load_split("test-one-shot", LEVEL, glyphs=real_glyphs).get(0, 1)
+
+def first_scene(glyphs, level: int) -> tuple[torch.Tensor, torch.Tensor]:
+    data = load_split("test-one-shot", level, glyphs=glyphs).get(0, 1)
     target = torch.from_numpy(data.target[0]).permute(2, 0, 1).float() / 255
     return target, torch.from_numpy(data.instance_map[0].astype("int64"))
 
 
-@pytest.mark.parametrize("search", ["fast", "exhaustive"])
-def test_template_matching_scene(benchmark, scene, search: str) -> None:
+@pytest.mark.parametrize("level", [4, 256])
+@pytest.mark.parametrize("search", list(SEARCHES))
+def test_template_matching_scene(benchmark, real_glyphs, search: str, level: int) -> None:
+    if search == "full convolution" and level > 4:
+        pytest.skip("the full convolution takes minutes per scene at level 256")
     matcher = TemplateMatcher()
-    score = matcher.scores if search == "fast" else matcher.exhaustive_scores
-    rounds = 5 if search == "fast" else 1
-    scores = benchmark.pedantic(score, args=(*scene, LEVEL), rounds=rounds, warmup_rounds=1)
-    assert int(scores.argmax()) == LEVEL - 1  # this scene's target is found either way
+    scene = first_scene(real_glyphs, level)
+    rounds = 1 if search == "full convolution" else 5
+    scores = benchmark.pedantic(
+        SEARCHES[search], args=(matcher, *scene, level), rounds=rounds, warmup_rounds=1
+    )
+    assert int(scores.argmax()) == level - 1  # this scene's target is found either way
     benchmark.extra_info["scenes_per_s"] = round(1 / benchmark.stats.stats.median, 3)

@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 
+import numba
 import pytest
 import torch
 
@@ -10,11 +11,14 @@ from tests.conftest import real_glyphs, synthetic  # noqa: F401
 
 @pytest.fixture
 def one_thread() -> Iterator[None]:
-    """Torch on one thread, for per-core figures (``pytestmark = usefixtures("one_thread")``)."""
-    before = torch.get_num_threads()
+    """Torch and numba on one thread, for per-core figures
+    (``pytestmark = usefixtures("one_thread")``)."""
+    before = torch.get_num_threads(), numba.get_num_threads()
     torch.set_num_threads(1)
+    numba.set_num_threads(1)
     yield
-    torch.set_num_threads(before)
+    torch.set_num_threads(before[0])
+    numba.set_num_threads(before[1])
 
 
 _RATES: dict[tuple[str, int], float] = {}

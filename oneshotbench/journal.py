@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from oneshotbench.analysis.glyphs import GlyphAnalysis
 from oneshotbench.cache import atomic_path, atomic_write_bytes
 from oneshotbench.errors import OneshotbenchError
+from oneshotbench.glyph_analysis import GlyphAnalysis
 from oneshotbench.metrics import PerSampleScores
 
 JOURNAL_FORMAT = 2  # 2: authenticated batch files

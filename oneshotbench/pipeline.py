@@ -18,8 +18,8 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from oneshotbench.analysis.glyphs import analyze_batch
 from oneshotbench.errors import OneshotbenchError
+from oneshotbench.glyph_analysis import analyze_batch
 from oneshotbench.journal import BatchResult, Journal, Probe
 from oneshotbench.metrics import PerSampleScores, SegmentationScores, binarize
 from oneshotbench.worker import WorkerFault, WorkerHandle

@@ -31,10 +31,10 @@ import torch
 
 from oneshotbench import protocol
 from oneshotbench import sandbox as sandboxing
-from oneshotbench.analysis.glyphs import GlyphAnalysis
 from oneshotbench.cache import cache_root, file_sha256
 from oneshotbench.distributed import Group, resolve_device
 from oneshotbench.errors import OneshotbenchError
+from oneshotbench.glyph_analysis import GlyphAnalysis
 from oneshotbench.journal import JOURNAL_FORMAT, Journal, journal_path
 from oneshotbench.metrics import PAPER_THRESHOLD, PerSampleScores
 from oneshotbench.pipeline import (

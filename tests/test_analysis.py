@@ -11,7 +11,12 @@ import numpy as np
 import pytest
 
 from oneshotbench import runner
-from oneshotbench.analysis.glyphs import (
+from oneshotbench.analysis.page import build_report, default_out_dir, oracle_normalised
+from oneshotbench.analysis.summary import load_analysed
+from oneshotbench.cli.main import main
+from oneshotbench.datasets import load_split
+from oneshotbench.generator.canonical import T_VISIBLE
+from oneshotbench.glyph_analysis import (
     GLYPH_FIELDS,
     GlyphAnalysis,
     analyze_batch,
@@ -19,11 +24,6 @@ from oneshotbench.analysis.glyphs import (
     pack_masks,
     unpack_masks,
 )
-from oneshotbench.analysis.page import build_report, default_out_dir, oracle_normalised
-from oneshotbench.analysis.summary import load_analysed
-from oneshotbench.cli.main import main
-from oneshotbench.datasets import load_split
-from oneshotbench.generator.canonical import T_VISIBLE
 from oneshotbench.records import load_record
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,6 +1,6 @@
 """Why a model fails: detection versus segmentation, which distractor, which samples.
 
-:mod:`.glyphs` is the per-sample kernel the runner calls while scoring (metrics layer: numpy
-only). The record-level modules (:mod:`.summary`, :mod:`.figures`, :mod:`.page`) read records and
-are imported by the ``analyze`` command only.
+These modules read records: :mod:`.summary` aggregates the per-sample glyph analysis that
+:mod:`oneshotbench.glyph_analysis` computed while scoring, :mod:`.figures` and :mod:`.page` draw
+and write it. Only the ``analyze`` command imports them.
 """

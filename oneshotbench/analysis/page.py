@@ -17,9 +17,9 @@ import jinja2
 import numpy as np
 
 from oneshotbench.analysis.figures import difficulty_figure, gallery_figure, gallery_picks
-from oneshotbench.analysis.glyphs import MASK_BITS, unpack_masks
 from oneshotbench.analysis.summary import AnalysedRecord, summarize
 from oneshotbench.errors import OneshotbenchError
+from oneshotbench.glyph_analysis import MASK_BITS, unpack_masks
 
 CURVE_FORMATS = ("png", "svg", "pdf")
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from oneshotbench.analysis.glyphs import RELATIONS, GlyphAnalysis
 from oneshotbench.errors import OneshotbenchError
+from oneshotbench.glyph_analysis import RELATIONS, GlyphAnalysis
 from oneshotbench.metrics import PerSampleScores
 from oneshotbench.records import load_record
 
