@@ -502,6 +502,47 @@ MUTANTS = (
         "        if False:\n",
         ("tests/test_sandbox.py::test_changed_or_foreign_batch_files_are_refused",),
     ),
+    # --- template matching: the compiled matcher is the matrix product --------------------------
+    Mutant(
+        "template-shift-offset",
+        "the compiled matcher places the crop at the shift the matrix product uses",
+        "reference_models/template_kernels.py",
+        "                offset = (shift // side) * size + shift % side\n",
+        "                offset = (shift % side) * size + shift // side\n",
+        ("tests/test_template_kernels.py",),
+    ),
+    Mutant(
+        "template-window-mass",
+        "each template's norm is its mass inside the crop's window at that shift",
+        "reference_models/template_kernels.py",
+        "        for y in range(crop):\n",
+        "        for y in range(crop - 1):\n",
+        ("tests/test_template_kernels.py",),
+    ),
+    Mutant(
+        "template-rows-remainder",
+        "lit pixels beyond the last group of four are still added",
+        "reference_models/template_kernels.py",
+        "                for rest in range(q, end):\n",
+        "                for rest in range(q, end - 1):\n",
+        ("tests/test_template_kernels.py",),
+    ),
+    Mutant(
+        "template-warp-rounding",
+        "templates are warped with the torch path's float32 nearest-neighbour rounding",
+        "reference_models/template_kernels.py",
+        "                x = np.int64(np.floor(columns[p, i, a] + cx + half))\n",
+        "                x = np.int64(np.floor(columns[p, i, a] + cx))\n",
+        ("tests/test_template_kernels.py",),
+    ),
+    Mutant(
+        "template-cosine-rounding",
+        "the cosine's square root is correctly rounded, so scores do not depend on the CPU",
+        "reference_models/template_matching.py",
+        "    norm = (character_mass * template_mass).clamp(min=1.0).double().sqrt().float()\n",
+        "    norm = (character_mass * template_mass).clamp(min=1.0).sqrt()\n",
+        ("tests/test_template_kernels.py",),
+    ),
 )
 
 
