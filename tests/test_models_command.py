@@ -64,11 +64,17 @@ def test_checkpoints_are_hashed_and_linked_to_the_records_that_used_them(results
 
 
 def test_models_command(results: Path, monkeypatch, capsys) -> None:
-    result = CliRunner().invoke(app, ["models", "--results", str(results)], env={"COLUMNS": "250"})
-    assert result.exit_code == 0, result.output
-    assert "3,223,922" in result.output and "90,602" in result.output
     (found,) = checkpoints(results)
-    assert found.sha256 in result.output and "L8: 20.0 [19.0, 21.0], n=50" in result.output
+    for columns in ("80", "250"):  # a pipe gets 80: nothing may be cut there
+        result = CliRunner().invoke(
+            app, ["models", "--results", str(results)], env={"COLUMNS": columns}
+        )
+        assert result.exit_code == 0, result.output
+        assert max(len(line) for line in result.output.splitlines()) <= int(columns)
+        assert "3,223,922" in result.output and "90,602" in result.output
+        assert found.sha256 in result.output  # on one line, whole
+        flat = " ".join(line.strip(" │") for line in result.output.splitlines())
+        assert "L8: 20.0 % IoU [19.0, 21.0], n=50" in " ".join(flat.split())
     monkeypatch.setattr(sys, "argv", ["oneshotbench", "models", "--results", str(results / "no")])
     with pytest.raises(SystemExit) as done:
         main()

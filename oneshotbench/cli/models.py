@@ -10,43 +10,46 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from oneshotbench.catalog import checkpoints, reference_models
+from oneshotbench.catalog import Checkpoint, checkpoints, reference_models
 
 
 def _models_table() -> Table:
+    """One row per network; the description sits under its name so the table fits 80 columns."""
     models = reference_models()
     sizes = list(models[0].parameters) if models else []
     table = Table(title="Reference models (reference_models/; train with `oneshotbench train`)")
-    table.add_column("model", overflow="fold")
-    table.add_column("description", overflow="fold")
-    table.add_column("oracle")
-    table.add_column("stages", overflow="fold")
+    table.add_column("model")
+    table.add_column("stages", no_wrap=True)
     for size in sizes:
-        table.add_column(f"parameters ({size})", justify="right")
+        table.add_column(f"parameters\n({size})", justify="right", no_wrap=True, min_width=10)
     for m in models:
-        counts = [f"{m.parameters[size]:,}" for size in sizes]
-        row = [m.name, m.description, "yes" if m.oracle else "", ", ".join(m.stages), *counts]
-        table.add_row(*map(Text, row))
+        name = Text(m.name, style="bold")
+        name.append(f"\n{m.description}", style="dim")
+        counts = [Text(f"{m.parameters[size]:,}") for size in sizes]
+        table.add_row(name, Text(",\n".join(m.stages)), *counts)
     return table
 
 
-def _checkpoints_table(results: Path) -> Table:
-    table = Table(title=f"Checkpoints in {results}")
-    for name in ("checkpoint", "model", "size", "level", "step", "parameters", "bytes"):
-        right = name in ("level", "step", "parameters", "bytes")
-        table.add_column(name, justify="right" if right else "left", overflow="fold")
-    table.add_column("sha256", overflow="fold", min_width=64)  # never cut: it is the identity
-    table.add_column("scores (IoU %, 95% CI)", overflow="fold")
-    for c in checkpoints(results):
-        scores = "\n".join(
-            f"L{s.level}: {s.iou:.1f} [{s.iou_ci[0]:.1f}, {s.iou_ci[1]:.1f}], n={s.n:,} — "
+def _checkpoint_card(c: Checkpoint) -> Table:
+    """One checkpoint as label/value lines: the SHA-256 is never cut, at any width."""
+    card = Table(title=Text(str(c.path), style="bold"), show_header=False, title_justify="left")
+    card.add_column("what", no_wrap=True, style="dim")
+    card.add_column("value", overflow="fold")
+    step = "?" if c.step is None else f"{c.step:,}"
+    rows = {
+        "model": f"{c.model} ({c.size}), level {c.level}, step {step}",
+        "size": f"{c.parameters:,} parameters, {c.bytes:,} bytes",
+        "sha256": c.sha256,
+        "scores": "\n".join(
+            f"L{s.level}: {s.iou:.1f} % IoU [{s.iou_ci[0]:.1f}, {s.iou_ci[1]:.1f}], n={s.n:,}, "
             f"{s.record} (link: {s.link})"
             for s in c.scores
         )
-        row = [str(c.path), c.model, c.size, str(c.level), str(c.step), f"{c.parameters:,}"]
-        row += [f"{c.bytes:,}", c.sha256, scores or "no record in this folder used it"]
-        table.add_row(*map(Text, row))
-    return table
+        or "no record in this folder used it",
+    }
+    for label, value in rows.items():
+        card.add_row(label, Text(value))
+    return card
 
 
 def models(
@@ -58,7 +61,10 @@ def models(
     their SHA-256, and the scores of the records there that used them."""
     console = Console()
     console.print(_models_table())
-    console.print(_checkpoints_table(results))
+    found = checkpoints(results)
+    console.print(Text(f"\nCheckpoints in {results}: {len(found)}", style="bold"))
+    for checkpoint in found:
+        console.print(_checkpoint_card(checkpoint))
 
 
 def register(app: typer.Typer) -> None:
