@@ -148,10 +148,9 @@ def submission_identity(
     tags: list[str] | tuple[str, ...] = (),
     artifacts: list[Path] | tuple[Path, ...] = (),
     env: dict[str, str] | None = None,
-    parameters: int | None = None,
     exclude: tuple[Path, ...] = (),
 ) -> dict:
-    """What identifies the scored model beyond its file: name, tags, the artefacts it declares
+    """What identifies the scored model: name, the file's SHA-256, tags, the artefacts it declares
     (SHA-256 and size), the SHA-256 of each file of its folder (``None`` above
     :data:`FOLDER_FILE_LIMIT`), its parameter count and the environment variable names it got
     (values only for ``ONESHOTBENCH_*``, never anything that may be a secret). ``exclude``
@@ -168,15 +167,23 @@ def submission_identity(
             files[path.name] = file_sha256(path) if small else None
     return {
         "name": name or submission.stem,
+        "sha256": file_sha256(submission),
         "tags": list(dict.fromkeys(tags)),
         "artifacts": [_file_entry(Path(p)) for p in dict.fromkeys(artifacts)],
         "files": files,
-        "parameters": parameters,
+        "parameters": None,  # the worker's count, filled in when the run ends
         "env": {
             k: (v if k.startswith("ONESHOTBENCH_") else None)
             for k, v in sorted((env or {}).items())
         },
     }
+
+
+def changed_since(identity: dict, submission: Path) -> list[Path]:
+    """The submission file and declared artefacts whose bytes no longer match ``identity``."""
+    files = [(Path(submission), identity["sha256"])]
+    files += [(Path(entry["path"]), entry["sha256"]) for entry in identity["artifacts"]]
+    return [path for path, digest in files if path.is_file() and file_sha256(path) != digest]
 
 
 def make_record(
@@ -195,12 +202,16 @@ def make_record(
     extra: dict | None = None,
     submission_name: str | None = None,
     identity: dict | None = None,
+    environment: dict | None = None,
     sandbox: str = "none",
 ) -> dict:
-    """Assemble a result record (see docs/record-schema.md); the submission file is hashed here.
+    """Assemble a result record (see docs/record-schema.md).
 
-    ``identity`` (from :func:`submission_identity`) fills the ``submission`` entry; without it
-    only the name (``submission_name``, default the file's stem) is known. ``sandbox`` says how
+    ``identity`` (from :func:`submission_identity`) fills the ``submission`` entry and
+    ``environment`` (from :func:`environment_info`) the ``environment`` one; a run takes both when
+    it starts, so a file edited or a commit made while it runs is not mistaken for what ran.
+    Without them both are taken now, and only the name (``submission_name``, default the file's
+    stem) is known of the submission. ``sandbox`` says how
     the submission was isolated. Fingerprint keys become strings so that the record survives a
     JSON round trip unchanged.
     """
@@ -219,7 +230,6 @@ def make_record(
         "submission": {
             "name": identity["name"],
             "file": submission_path.name,
-            "sha256": file_sha256(submission_path),
             **{k: v for k, v in identity.items() if k != "name"},
         },
         "dataset": data,
@@ -244,7 +254,7 @@ def make_record(
             "samples_per_s": total / wall_s if wall_s > 0 else 0.0,
             **({"stages": stages} if stages is not None else {}),
         },
-        "environment": environment_info(device),
+        "environment": environment or environment_info(device),
         "extra": extra,
     }
 

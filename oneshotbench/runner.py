@@ -6,22 +6,21 @@ journal (every finished batch's per-sample scores on disk, so a failure loses no
 ``resume=True`` continues), and the worker process (:mod:`oneshotbench.worker`) that runs the
 submission and sees nothing but pixels. Ground truth stays in this process. The per-batch work
 (prefetch, predict, score, analyse, journal; the invariance re-run) is
-:mod:`oneshotbench.pipeline`, the process group :mod:`oneshotbench.distributed`; scores come from
+:mod:`oneshotbench.pipeline`, the process group :mod:`oneshotbench.distributed`, the validated
+options and defaults :mod:`oneshotbench.run_settings`; scores come from
 :mod:`oneshotbench.metrics`, summaries and records from :mod:`oneshotbench.records`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import glob
 import hashlib
 import json
 import os
-import tempfile
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,40 +47,38 @@ from oneshotbench.pipeline import (
     failure,
     probe_subset,
 )
-from oneshotbench.private import PrivateSecret, read_private_secret
+from oneshotbench.private import read_private_secret
 from oneshotbench.protocol import SubmissionError, SubmissionWarning, missing_version_warning
 from oneshotbench.records import (
     LevelResult,
+    changed_since,
+    environment_info,
     make_record,
     samples_path,
     submission_identity,
     summarize_level,
     write_record,
 )
+from oneshotbench.run_settings import (
+    CHECKPOINT_ENV,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_BATCH_TIMEOUT,
+    DEFAULT_SPLIT,
+    DEFAULT_TIMEOUT,
+    N_RESAMPLES,
+    OMNIGLOT_ENV,
+    PAPER_LEVELS,
+    OpenSplit,
+    RunSettings,
+    check_count,
+    check_levels,
+    check_writable,
+    default_memory_limit,
+    default_out_path,
+)
 from oneshotbench.worker import Limits, WorkerFault, WorkerHandle
 
-PAPER_LEVELS = (4, 8, 16, 32, 64, 128, 256)
-DEFAULT_SPLIT = "test-one-shot"
-DEFAULT_BATCH_SIZE = 250  # the paper's evaluation batch
-DEFAULT_BATCH_TIMEOUT = 1800.0  # s; generous enough for MaskNet-style models on a CPU
-DEFAULT_TIMEOUT = 48 * 3600.0  # s; a full CPU run of a slow model fits
-N_RESAMPLES = 10_000
-CHECKPOINT_ENV = "ONESHOTBENCH_CHECKPOINT"  # the reference wrappers' weights, hashed as an artefact
-OMNIGLOT_ENV = "ONESHOTBENCH_OMNIGLOT"  # hidden from the submission like the cache
-
-
-def default_memory_limit() -> int | None:
-    """Three quarters of the machine's RAM (None where it cannot be read)."""
-    with contextlib.suppress(ValueError, OSError, AttributeError):
-        return int(0.75 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    return None
-
-
 # --------------------------------------------------------------------------- data seam
-
-
-OpenSplit = Callable[[str, int, "Path | None", "int | None"], SplitSource]
-"""(split, level, omniglot, master_seed) -> split; inject a fake one in tests and benchmarks."""
 
 
 def open_registered_split(
@@ -94,82 +91,6 @@ def open_registered_split(
 
 
 # --------------------------------------------------------------------------- evaluate
-
-
-def default_out_path(
-    submission: Path, split: str, *, private: bool, name: str | None = None
-) -> Path:
-    """``out/<name>-<split>[-private].json`` in the working directory (name: the file's stem)."""
-    stem = name or Path(submission).stem
-    return Path("out") / f"{stem}-{split}{'-private' if private else ''}.json"
-
-
-def _check_writable(out: Path) -> None:
-    """Fail before any work when the record could not be written."""
-    if out.is_dir():
-        raise OneshotbenchError(
-            f"output path {out} is a folder; name a file, e.g. {out / 'r.json'}"
-        )
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out.parent, prefix=f".{out.name}.", suffix=".probe"):
-            pass
-    except OSError as err:
-        raise OneshotbenchError(
-            f"cannot write the result to {out}: {err.strerror or err}"
-        ) from None
-
-
-def _check_levels(levels: Sequence[int]) -> tuple[int, ...]:
-    chosen = tuple(int(level) for level in levels)
-    if not chosen or len(set(chosen)) != len(chosen):
-        raise OneshotbenchError(f"levels must be distinct and non-empty, got {list(levels)}")
-    return chosen
-
-
-def _check_count(name: str, value: float | None, *, allow_none: bool = True) -> None:
-    if (value is None and not allow_none) or (value is not None and value <= 0):
-        raise OneshotbenchError(f"{name} must be positive, got {value}")
-
-
-def _other_batch_size(batch_size: int) -> int:
-    """The invariance check's batch size: different from the main run's."""
-    return batch_size // 2 if batch_size > 1 else 2
-
-
-@dataclass(frozen=True)
-class _Settings:
-    """The validated options of one ``evaluate`` call."""
-
-    submission: Path
-    split: str
-    levels: tuple[int, ...]
-    samples: int | None
-    device: torch.device
-    batch_size: int
-    out: Path
-    resume: bool
-    limits: Limits
-    bootstrap_seed: int
-    secret: PrivateSecret | None
-    secret_file: Path | None
-    check_invariance: bool
-    oracle: bool
-    omniglot: Path | None
-    progress: bool
-    threshold: float
-    open_split: OpenSplit
-    sandbox: str
-    env: dict[str, str]
-    name: str
-    tags: tuple[str, ...]
-    artifacts: tuple[Path, ...]
-    analysis: bool = True
-    save_masks: bool = False
-
-    @property
-    def probe_batch(self) -> int:
-        return _other_batch_size(self.batch_size)
 
 
 def evaluate(
@@ -231,11 +152,11 @@ def evaluate(
         raise SubmissionError(f"submission file {submission} does not exist")
     if (warning := missing_version_warning(submission)) is not None:
         warnings.warn(warning, SubmissionWarning, stacklevel=2)
-    _check_count("samples", samples)
-    _check_count("batch size", batch_size, allow_none=False)
+    check_count("samples", samples)
+    check_count("batch size", batch_size, allow_none=False)
     for what, limit in (("batch timeout", batch_timeout), ("timeout", timeout)):
-        _check_count(what, limit)
-    _check_count("memory limit", memory_limit)
+        check_count(what, limit)
+    check_count("memory limit", memory_limit)
     secret = read_private_secret(Path(private_seed_file)) if private_seed_file else None
     mode, warning = sandboxing.resolve_mode(sandbox)
     if warning:
@@ -255,10 +176,10 @@ def evaluate(
             f"{default_out} already holds a record; choose another path with --out, or pass "
             "--overwrite to replace it"
         )
-    settings = _Settings(
+    settings = RunSettings(
         submission=submission,
         split=split,
-        levels=_check_levels(levels),
+        levels=check_levels(levels),
         samples=samples,
         device=resolve_device(device),
         batch_size=batch_size,
@@ -282,7 +203,7 @@ def evaluate(
         analysis=analysis or save_masks,
         save_masks=save_masks,
     )
-    _check_writable(settings.out)  # the last check, and the first thing written
+    check_writable(settings.out)  # the last check, and the first thing written
     group = Group(settings.device)
     threads = torch.get_num_threads()
     # The harness's torch work per batch (scoring) is small; its intra-op threads would only
@@ -295,7 +216,7 @@ def evaluate(
         group.close()
 
 
-def _dataset_entry(s: _Settings, splits: dict[int, SplitSource]) -> dict:
+def _dataset_entry(s: RunSettings, splits: dict[int, SplitSource]) -> dict:
     """The record's ``dataset``: what was scored, with private splits reduced to a commitment."""
     info = splits[s.levels[0]].info
     name, version = info["dataset"], info["version"]
@@ -315,7 +236,7 @@ def _dataset_entry(s: _Settings, splits: dict[int, SplitSource]) -> dict:
     }
 
 
-def _manifest(s: _Settings, dataset: dict, sizes: dict[int, int]) -> dict:
+def _manifest(s: RunSettings, dataset: dict, sizes: dict[int, int]) -> dict:
     """Everything that determines the scores; a journal is resumed only when it matches."""
     return {
         "format": JOURNAL_FORMAT,
@@ -335,7 +256,7 @@ def _manifest(s: _Settings, dataset: dict, sizes: dict[int, int]) -> dict:
     }
 
 
-def _layout(s: _Settings, journal: Path) -> sandboxing.Layout:
+def _layout(s: RunSettings, journal: Path) -> sandboxing.Layout:
     """What the submission sees: Python, its folder, its artefacts and the files passed variables
     name; never the journal, the record, the secret, the cache or the Omniglot files."""
     folder = s.submission.resolve().parent
@@ -366,7 +287,7 @@ def _layout(s: _Settings, journal: Path) -> sandboxing.Layout:
     )
 
 
-def _start(worker: WorkerHandle, s: _Settings, journal: Journal) -> tuple[str, ...]:
+def _start(worker: WorkerHandle, s: RunSettings, journal: Journal) -> tuple[str, ...]:
     """Load the submission, refuse an oracle without ``--oracle``, call make_predictor.
 
     Returns the ground-truth fields predict will receive (none unless an oracle is allowed).
@@ -388,7 +309,7 @@ def _start(worker: WorkerHandle, s: _Settings, journal: Journal) -> tuple[str, .
     return fields if s.oracle else ()
 
 
-def _evaluate(s: _Settings, group: Group, started: float) -> dict:
+def _evaluate(s: RunSettings, group: Group, started: float) -> dict:
     directory = journal_path(s.out)
     directory.mkdir(parents=True, exist_ok=True)
     log_path = directory / f"worker-{group.rank}.log"
@@ -417,6 +338,7 @@ def _evaluate(s: _Settings, group: Group, started: float) -> dict:
         sizes = {level: min(len(split), s.samples or len(split)) for level, split in splits.items()}
         dataset = _dataset_entry(s, splits)
         journal = Journal(directory, _manifest(s, dataset, sizes), resume=s.resume)
+        provenance = _provenance(s)  # what runs now, whatever changes on disk while it runs
         group.barrier()  # nobody writes batches before every process has checked the journal
         plans = [
             LevelPlan(
@@ -464,6 +386,7 @@ def _evaluate(s: _Settings, group: Group, started: float) -> dict:
             dataset,
             gathered,
             oracle=bool(fields),
+            provenance=provenance,
             parameters=worker.parameters,
             processes=group.world,
             started=started,
@@ -480,7 +403,7 @@ class _Summary:
     busy_s: float
 
 
-def _summarise(s: _Settings, level: int, parts: list[PerSampleScores], wall_s: float) -> _Summary:
+def _summarise(s: RunSettings, level: int, parts: list[PerSampleScores], wall_s: float) -> _Summary:
     """One level's merged per-sample scores and its means with bootstrap intervals."""
     clock = time.perf_counter()
     scores = PerSampleScores.merge(parts)
@@ -490,12 +413,40 @@ def _summarise(s: _Settings, level: int, parts: list[PerSampleScores], wall_s: f
     return _Summary(scores, result, time.perf_counter() - clock)
 
 
+def _provenance(s: RunSettings) -> tuple[dict, dict]:
+    """The submission's identity (its files' and artefacts' SHA-256) and the environment (git
+    commit included), as the run starts."""
+    identity = submission_identity(
+        s.submission,
+        name=s.name,
+        tags=list(s.tags),
+        artifacts=list(s.artifacts),
+        env={k: v for k, v in s.env.items() if k in os.environ},
+        exclude=(s.out, samples_path(s.out), journal_path(s.out)),
+    )
+    return identity, environment_info(s.device)
+
+
+def _warn_if_changed(s: RunSettings, identity: dict) -> None:
+    """Say so when the submission or an artefact changed on disk during the run: the record
+    names the versions read when it started."""
+    changed = changed_since(identity, s.submission)
+    if changed:
+        warnings.warn(
+            f"{', '.join(map(str, changed))} changed on disk while the run lasted; the record "
+            "identifies the versions read when it started (their SHA-256 in its submission entry)",
+            SubmissionWarning,
+            stacklevel=2,
+        )
+
+
 def _write_record(
-    s: _Settings,
+    s: RunSettings,
     dataset: dict,
     gathered: list,
     *,
     oracle: bool,
+    provenance: tuple[dict, dict],
     parameters: int | None,
     processes: int,
     started: float,
@@ -504,6 +455,7 @@ def _write_record(
     """Merge every process's share, summarise each level (unless ``early`` holds it already),
     write the record; return it as read."""
     summarising = time.perf_counter()
+    identity, environment = provenance
     done = {
         level: early.get(level)
         or _summarise(
@@ -535,17 +487,11 @@ def _write_record(
         device=s.device,
         invariance=invariance,
         extra={"batch_size": s.batch_size, "processes": processes, "protocol_version": 1},
-        identity=submission_identity(
-            s.submission,
-            name=s.name,
-            tags=list(s.tags),
-            artifacts=list(s.artifacts),
-            env={k: v for k, v in s.env.items() if k in os.environ},
-            parameters=parameters,
-            exclude=(s.out, samples_path(s.out), journal_path(s.out)),
-        ),
+        identity={**identity, "parameters": parameters},
+        environment=environment,
         sandbox=s.sandbox,
     )
+    _warn_if_changed(s, identity)
     analysed = {
         level: [a for shares, *_ in gathered for a in shares[level][2] if a is not None]
         for level in s.levels

@@ -23,6 +23,7 @@ from oneshotbench.cli.evaluate import parse_levels, parse_size
 from oneshotbench.cli.main import main
 from oneshotbench.errors import OneshotbenchError
 from oneshotbench.metrics import PerSampleScores, SegmentationScores
+from oneshotbench.private import PrivateSecret
 from oneshotbench.records import load_record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -303,7 +304,7 @@ def test_private_split_records_only_a_commitment(tmp_path):
     assert record["dataset"]["seed_commitment"] == hashlib.sha256(bytes(range(32))).hexdigest()
     assert record["dataset"]["fingerprints"]["4"] != FakeSplit(4).fingerprint
     assert str(seed) not in (tmp_path / "r.json").read_text()
-    other = runner.PrivateSecret(bytes(range(32)))
+    other = PrivateSecret(bytes(range(32)))
     assert other.master_seed("val-one-shot") != seed == other.master_seed("test-one-shot")
     secret.write_bytes(b"short")
     with pytest.raises(OneshotbenchError, match="holds 5 bytes; use at least 16"):
@@ -497,3 +498,37 @@ def test_option_parsers(tmp_path):
     assert parse_levels("4, 8,32") == (4, 8, 32)
     with pytest.raises(OneshotbenchError, match="levels must be distinct"):
         run(SUBMISSIONS / "chance.py", tmp_path, levels=(4, 4))
+
+
+def test_record_names_what_was_loaded_when_files_change_during_the_run(tmp_path, monkeypatch):
+    """A submission or its weights edited, or a commit made, during a long run: the record keeps
+    the SHA-256 and git commit of the start (what the worker loaded) and the run says so."""
+    submission = write(tmp_path, SCENE_MEAN)
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(b"first")
+    loaded = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (submission, weights)}
+    monkeypatch.setenv(runner.CHECKPOINT_ENV, str(weights))  # hashed as the run's artefact
+    commits = iter(["commit-at-start", "commit-at-end"])
+    real = runner.environment_info
+    monkeypatch.setattr(
+        runner, "environment_info", lambda device: {**real(device), "git_commit": next(commits)}
+    )
+
+    class EditedMidway(FakeSplit):
+        def get(self, start, stop=None):
+            if not submission.read_text().endswith("# edited\n"):
+                submission.write_text(submission.read_text() + "# edited\n")
+                weights.write_bytes(b"second")
+            return super().get(start, stop)
+
+    with pytest.warns(runner.SubmissionWarning, match="changed on disk") as caught:
+        record = run(
+            submission,
+            tmp_path,
+            open_split=lambda split, level, omniglot, seed: EditedMidway(level),
+        )
+    (changed,) = [str(w.message) for w in caught if "changed on disk" in str(w.message)]
+    assert str(submission) in changed and str(weights) in changed
+    assert record["submission"]["sha256"] == loaded[submission]
+    assert record["submission"]["artifacts"][0]["sha256"] == loaded[weights]
+    assert record["environment"]["git_commit"] == "commit-at-start"

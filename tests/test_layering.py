@@ -26,7 +26,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("oneshotbench.scoring_kernels", "oneshotbench.metrics", "oneshotbench.stats",
      "oneshotbench.glyph_analysis"),  # scoring
     ("oneshotbench.records", "oneshotbench.catalog"),  # the record format: what a run leaves
-    ("oneshotbench.journal", "oneshotbench.pipeline", "oneshotbench.runner"),  # a run
+    ("oneshotbench.journal", "oneshotbench.pipeline", "oneshotbench.run_settings",
+     "oneshotbench.runner"),  # a run
     ("oneshotbench.reports", "oneshotbench.leaderboard", "oneshotbench.leaderboard_page",
      "oneshotbench.reproduction", "oneshotbench.analysis"),  # what readers see
     ("oneshotbench.cli", "oneshotbench.__main__"),  # the shell over all of it

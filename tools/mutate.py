@@ -211,7 +211,7 @@ MUTANTS = (
     Mutant(
         "stats-record-10000-resamples",
         "every record's CIs use 10,000 resamples",
-        "oneshotbench/runner.py",
+        "oneshotbench/run_settings.py",
         "N_RESAMPLES = 10_000\n",
         "N_RESAMPLES = 2_000\n",
         (
@@ -267,7 +267,7 @@ MUTANTS = (
     Mutant(
         "invariance-half-batch",
         "the invariance re-run uses half the batch size",
-        "oneshotbench/runner.py",
+        "oneshotbench/run_settings.py",
         "    return batch_size // 2 if batch_size > 1 else 2\n",
         "    return batch_size\n",
         (
@@ -501,6 +501,16 @@ MUTANTS = (
         "        if mac is None or not hmac.compare_digest(mac.tobytes(), expected):\n",
         "        if False:\n",
         ("tests/test_sandbox.py::test_changed_or_foreign_batch_files_are_refused",),
+    ),
+    Mutant(
+        "records-identity-at-start",
+        "a record names the submission, weights and commit as loaded when the run started",
+        "oneshotbench/runner.py",
+        '        identity={**identity, "parameters": parameters},\n',
+        '        identity={**_provenance(s)[0], "parameters": parameters},\n',
+        (
+            "tests/test_evaluate.py::test_record_names_what_was_loaded_when_files_change_during_the_run",
+        ),
     ),
     # --- template matching: the compiled matcher is the matrix product --------------------------
     Mutant(
