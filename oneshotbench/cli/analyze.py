@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from oneshotbench.analysis.page import Report, build_report, default_out_dir, open_registered
 from oneshotbench.analysis.summary import load_analysed
+from oneshotbench.cli import results_console
 from oneshotbench.errors import OneshotbenchError
 
 HELP = (
@@ -119,7 +119,7 @@ def analyze(
         raise OneshotbenchError(
             f"cannot write the analysis to {folder}: {err.strerror or err}"
         ) from None
-    console = Console()
+    console = results_console()
     console.print(decomposition_table(report))
     console.print(confusion_table(report))
     console.print(

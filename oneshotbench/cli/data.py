@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
+from oneshotbench.cli import results_console
 from oneshotbench.progress import progress_bar
 
-console = Console()
+console = results_console()
 app = typer.Typer(
     help="Cluttered-Omniglot data: generated on demand, bit-exact with the authors' release.",
     no_args_is_help=True,

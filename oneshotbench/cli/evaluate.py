@@ -16,6 +16,7 @@ from rich.text import Text
 
 from oneshotbench import runner
 from oneshotbench import sandbox as sandboxing
+from oneshotbench.cli import results_console
 from oneshotbench.errors import OneshotbenchError
 from oneshotbench.protocol import SubmissionWarning
 
@@ -287,7 +288,7 @@ def evaluate(
         ) from None
     if os.environ.get("RANK", "0") != "0":  # under torchrun, process 0 reports
         return
-    console = Console()
+    console = results_console()
     console.print(results_table(record))
     invariance = record.get("invariance")
     if invariance is not None:

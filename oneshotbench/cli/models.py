@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from oneshotbench.catalog import Checkpoint, checkpoints, reference_models
+from oneshotbench.cli import results_console
 
 
 def _models_table() -> Table:
@@ -59,7 +59,7 @@ def models(
 ) -> None:
     """List the reference models (parameters per size), the checkpoints under --results with
     their SHA-256, and the scores of the records there that used them."""
-    console = Console()
+    console = results_console()
     console.print(_models_table())
     found = checkpoints(results)
     console.print(Text(f"\nCheckpoints in {results}: {len(found)}", style="bold"))

@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from oneshotbench import catalog
 from oneshotbench.cache import atomic_write_bytes
+from oneshotbench.cli import results_console
 from oneshotbench.errors import OneshotbenchError
 from oneshotbench.leaderboard import (
     Leaderboard,
@@ -93,7 +93,7 @@ def report(
     loaded = _load(records)
     check_comparable([(src, rec) for src, rec, _ in loaded], same_levels=False, purpose="report")
     recs = [rec for _, rec, _ in loaded]
-    console = Console()
+    console = results_console()
     for spec in TABLES:
         console.print(_report_table(recs, spec, paper))
     if out is not None:
@@ -154,7 +154,7 @@ def leaderboard(
     board = rank_records(
         _load(records), common=common, strict=strict, seed=seed, n_resamples=resamples
     )
-    console = Console()
+    console = results_console()
     console.print(_rich_table(board))
     if board.left_out:
         console.print(Text(f"left out by --strict: {'; '.join(board.left_out)}"))
@@ -192,7 +192,7 @@ def reproduction(
     target = out or results / "REPRODUCTION.md"
     atomic_write_bytes(target, reproduction_markdown(cells).encode())
     measured = [c for c in cells if c.ours is not None]
-    Console().print(
+    results_console().print(
         Text(
             f"wrote {target}: {len(measured)} of {len(cells)} cells measured, "
             f"{sum(c.reproduced for c in measured)} within {TOLERANCE:g} points, "
