@@ -262,3 +262,13 @@ def test_report_command_prints_names_literally(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["report", str(path)])
     assert result.exit_code == 0, result.output
     assert "**[red]x[/red]**" in result.output
+
+
+def test_results_go_to_files_and_pipes_unwrapped(monkeypatch) -> None:
+    """rich wraps a non-terminal at 80 columns, which broke report rows a letter per line."""
+    from oneshotbench.cli import UNWRAPPED_WIDTH, results_console
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert results_console().width == UNWRAPPED_WIDTH  # pytest captures stdout: not a terminal
+    monkeypatch.setenv("COLUMNS", "100")
+    assert results_console().width == 100  # the user's word wins
