@@ -6,7 +6,7 @@ a sum of a few dozen template rows (one per lit pixel) rather than a product ove
 with templates stored pixel-major, each (glyph, shift) adds those rows of bytes. The sums are
 exact integers either way, and the cosine is then taken with the same float32 operations as the
 torch path (product of masses, clamp at 1, square root, division), so the scores are bit-equal
-(``tests/test_template_matching.py``) and ties break the same way.
+(``tests/test_template_kernels.py``) and ties break the same way.
 """
 
 from __future__ import annotations

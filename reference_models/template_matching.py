@@ -22,17 +22,20 @@ Choices made here where the paper is silent:
   (footnote 3), this matcher scores 80.2 % normalised but only 37.8 % raw
   (``benchmarks/template_matching_fiveway.py --trials 400``), so raw scores are not what the
   paper used. On cluttered scenes the paper's row (62.2 ... 28.6 %) lies between the two:
-  normalised 98.9 ... 78.5 %, raw 41.5 ... 19.0 % (records in ``results/``, README). The
-  paper's own scoring is unknown; with the same drawing in target and scene (spec §2.4) and
-  oracle segmentation, the normalised match finds the target far more often than the paper's.
+  normalised 99.2 ... 78.0 % (all 10,000 samples per level), raw 41.5 ... 17.3 % (1,000 per
+  level; records in ``results/``, README). The paper's own scoring is unknown; with the same
+  drawing in target and scene (spec §2.4) and oracle segmentation, the normalised match finds the
+  target far more often than the paper's.
 * Shifts ("convolved"): the literal full convolution (every relative shift, by FFT:
-  ``exhaustive_scores``) costs 10 s per scene at L=4 and 70 s at L=32 on one CPU core, days for
-  Table 1. ``scores`` aligns template and crop at their centres of mass and searches shifts
-  within +-2 px (one matrix product per scene, no loop over templates): 0.10 s and 0.40 s per
-  scene, and it picks the same glyph as the full convolution on all 88 checked scenes
-  (the first 60 at L=4, 15 at L=16, 8 at L=32, 3 at L=64, 2 at L=256; +-1 px: all but one;
-  no shift: 93 %, 87 %, 88 %, 67 %, 100 %), measured by
-  ``benchmarks/template_matching_agreement.py``.
+  ``exhaustive_scores``) costs 10 s per scene at L=4 on one CPU core, days for Table 1.
+  ``scores`` aligns template and crop at their centres of mass and searches shifts within +-2 px,
+  and it picks the same glyph as the full convolution on all 88 checked scenes (the first 60 at
+  L=4, 15 at L=16, 8 at L=32, 3 at L=64, 2 at L=256; +-1 px: all but one; no shift: 93 %, 87 %,
+  88 %, 67 %, 100 %), measured by ``benchmarks/template_matching_agreement.py``.
+* Speed: on the CPU the search is compiled (:mod:`reference_models.template_kernels`: per glyph
+  and shift, the sum of the template rows of the crop's lit pixels), 18.7 ms per scene at L=4 and
+  143 ms at L=256 on one core; on a GPU it is one matrix product per scene (119.6 ms and 1,677 ms
+  on that CPU core, ``benchmarks/bench_template_matching.py``). Both give the same scores.
 """
 
 from __future__ import annotations

@@ -49,7 +49,8 @@ TEMPLATE_MATCHING = {
     "template_matching_v0": {4: 50, 64: 50},
     "template_matching_raw": {8: 50, 128: 50},
 }
-"""Samples re-scored per level of each committed template-matching record (about 30 s of CI)."""
+"""Samples re-scored per level of each committed template-matching record (about a minute of CI,
+mostly starting a sandboxed worker and compiling the matcher once per level)."""
 
 
 @pytest.mark.parametrize("record_name", sorted(TEMPLATE_MATCHING))

@@ -106,7 +106,7 @@ def test_the_command_writes_the_table_and_names_an_empty_folder(tmp_path: Path) 
     app = build_app("reproduction")
     done = CliRunner().invoke(app, ["reproduction", str(tmp_path)])
     assert done.exit_code == 0, done.output
-    assert "7 of 60 cells measured" in done.output
+    assert "7 of 60 cells measured" in done.output and "7 by a documented difference" in done.output
     record = json.loads((RESULTS / "template_matching.json").read_text())
     ours = next(entry["iou"] for entry in record["levels"] if entry["level"] == 4)
     assert f"62.2 · {ours:.1f} ± " in (tmp_path / "REPRODUCTION.md").read_text()

@@ -31,7 +31,7 @@ from oneshotbench.reports import (
     scores_frame,
     write_report,
 )
-from oneshotbench.reproduction import TOLERANCE, reproduction_cells, reproduction_markdown
+from oneshotbench.reproduction import reproduction_cells, reproduction_markdown, tally
 
 Records = Annotated[
     list[Path], typer.Argument(help="Result records (JSON) written by `oneshotbench evaluate`.")
@@ -191,14 +191,7 @@ def reproduction(
     cells = reproduction_cells(records, catalog.checkpoints(results))
     target = out or results / "REPRODUCTION.md"
     atomic_write_bytes(target, reproduction_markdown(cells).encode())
-    measured = [c for c in cells if c.ours is not None]
-    results_console().print(
-        Text(
-            f"wrote {target}: {len(measured)} of {len(cells)} cells measured, "
-            f"{sum(c.reproduced for c in measured)} within {TOLERANCE:g} points, "
-            f"{sum(c.explained_by_data for c in measured)} explained by the pre-fix data"
-        )
-    )
+    results_console().print(Text(f"wrote {target}: {tally(cells)}"))
 
 
 def register(app: typer.Typer) -> None:
