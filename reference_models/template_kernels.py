@@ -5,8 +5,8 @@ A glyph crop holds 30-140 lit pixels of its 1,024, so correlating it with the 9,
 a sum of a few dozen template rows (one per lit pixel) rather than a product over every pixel:
 with templates stored pixel-major, each (glyph, shift) adds those rows of bytes. The sums are
 exact integers either way, and the cosine is then taken with the same float32 operations as the
-torch path (product of masses, clamp at 1, square root, division), so the scores are bit-equal
-(``tests/test_template_kernels.py``) and ties break the same way.
+torch path (product of masses, clamp at 1, correctly rounded square root, division), so the
+scores are bit-equal (``tests/test_template_kernels.py``) and ties break the same way.
 """
 
 from __future__ import annotations
