@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import glob
-import hashlib
 import json
 import os
 import time
@@ -30,7 +29,7 @@ import torch
 
 from oneshotbench import protocol
 from oneshotbench import sandbox as sandboxing
-from oneshotbench.cache import cache_root, file_sha256
+from oneshotbench.cache import cache_root
 from oneshotbench.distributed import Group, resolve_device
 from oneshotbench.errors import OneshotbenchError
 from oneshotbench.glyph_analysis import GlyphAnalysis
@@ -236,12 +235,13 @@ def _dataset_entry(s: RunSettings, splits: dict[int, SplitSource]) -> dict:
     }
 
 
-def _manifest(s: RunSettings, dataset: dict, sizes: dict[int, int]) -> dict:
-    """Everything that determines the scores; a journal is resumed only when it matches."""
+def _manifest(s: RunSettings, dataset: dict, sizes: dict[int, int], *, identity: dict) -> dict:
+    """Everything that determines the scores; a journal is resumed only when it matches. The
+    hashes are the run's own (``identity``, taken once as it starts)."""
     return {
         "format": JOURNAL_FORMAT,
-        "submission_sha256": hashlib.sha256(s.submission.read_bytes()).hexdigest(),
-        "artifacts": {str(p): file_sha256(p) for p in s.artifacts},
+        "submission_sha256": identity["sha256"],
+        "artifacts": {entry["path"]: entry["sha256"] for entry in identity["artifacts"]},
         "sandbox": s.sandbox,
         "dataset": {
             **dataset,
@@ -337,8 +337,9 @@ def _evaluate(s: RunSettings, group: Group, started: float) -> dict:
             )
         sizes = {level: min(len(split), s.samples or len(split)) for level, split in splits.items()}
         dataset = _dataset_entry(s, splits)
-        journal = Journal(directory, _manifest(s, dataset, sizes), resume=s.resume)
         provenance = _provenance(s)  # what runs now, whatever changes on disk while it runs
+        manifest = _manifest(s, dataset, sizes, identity=provenance[0])
+        journal = Journal(directory, manifest, resume=s.resume)
         group.barrier()  # nobody writes batches before every process has checked the journal
         plans = [
             LevelPlan(
