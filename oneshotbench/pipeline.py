@@ -22,7 +22,7 @@ from oneshotbench.errors import OneshotbenchError
 from oneshotbench.glyph_analysis import analyze_batch
 from oneshotbench.journal import BatchResult, Journal, Probe
 from oneshotbench.metrics import PerSampleScores, SegmentationScores, binarize
-from oneshotbench.worker import WorkerFault, WorkerHandle
+from oneshotbench.worker_handle import WorkerFault, WorkerHandle
 
 INVARIANCE_SAMPLES = 128  # per level
 INVARIANCE_TOLERANCE = 1e-3  # largest allowed |p - p'| between the two batchings

@@ -15,7 +15,7 @@ import torch
 from oneshotbench.errors import OneshotbenchError
 from oneshotbench.pipeline import SplitSource
 from oneshotbench.private import PrivateSecret
-from oneshotbench.worker import Limits
+from oneshotbench.worker_handle import Limits
 
 PAPER_LEVELS = (4, 8, 16, 32, 64, 128, 256)
 DEFAULT_SPLIT = "test-one-shot"

@@ -7,21 +7,20 @@ journal (every finished batch's per-sample scores on disk, so a failure loses no
 submission and sees nothing but pixels. Ground truth stays in this process. The per-batch work
 (prefetch, predict, score, analyse, journal; the invariance re-run) is
 :mod:`oneshotbench.pipeline`, the process group :mod:`oneshotbench.distributed`, the validated
-options and defaults :mod:`oneshotbench.run_settings`; scores come from
-:mod:`oneshotbench.metrics`, summaries and records from :mod:`oneshotbench.records`.
+options and defaults :mod:`oneshotbench.run_settings`, the merged shares and the written record
+:mod:`oneshotbench.run_record`; scores come from :mod:`oneshotbench.metrics`, the record format
+from :mod:`oneshotbench.records`.
 """
 
 from __future__ import annotations
 
 import functools
 import glob
-import json
 import os
 import time
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,31 +31,26 @@ from oneshotbench import sandbox as sandboxing
 from oneshotbench.cache import cache_root
 from oneshotbench.distributed import Group, resolve_device
 from oneshotbench.errors import OneshotbenchError
-from oneshotbench.glyph_analysis import GlyphAnalysis
 from oneshotbench.journal import JOURNAL_FORMAT, Journal, journal_path
-from oneshotbench.metrics import PAPER_THRESHOLD, PerSampleScores
+from oneshotbench.metrics import PAPER_THRESHOLD
 from oneshotbench.pipeline import (
     LevelPlan,
     LevelRunner,
     ProgressBars,
     SplitSource,
-    Stages,
     batches_of,
-    combine_invariance,
     failure,
     probe_subset,
 )
 from oneshotbench.private import read_private_secret
 from oneshotbench.protocol import SubmissionError, SubmissionWarning, missing_version_warning
 from oneshotbench.records import (
-    LevelResult,
-    changed_since,
-    environment_info,
-    make_record,
     samples_path,
-    submission_identity,
-    summarize_level,
-    write_record,
+)
+from oneshotbench.run_record import (
+    run_provenance,
+    summarise_level_parts,
+    write_run_record,
 )
 from oneshotbench.run_settings import (
     CHECKPOINT_ENV,
@@ -64,7 +58,6 @@ from oneshotbench.run_settings import (
     DEFAULT_BATCH_TIMEOUT,
     DEFAULT_SPLIT,
     DEFAULT_TIMEOUT,
-    N_RESAMPLES,
     OMNIGLOT_ENV,
     PAPER_LEVELS,
     OpenSplit,
@@ -75,7 +68,7 @@ from oneshotbench.run_settings import (
     default_memory_limit,
     default_out_path,
 )
-from oneshotbench.worker import Limits, WorkerFault, WorkerHandle
+from oneshotbench.worker_handle import Limits, WorkerFault, WorkerHandle
 
 # --------------------------------------------------------------------------- data seam
 
@@ -337,7 +330,7 @@ def _evaluate(s: RunSettings, group: Group, started: float) -> dict:
             )
         sizes = {level: min(len(split), s.samples or len(split)) for level, split in splits.items()}
         dataset = _dataset_entry(s, splits)
-        provenance = _provenance(s)  # what runs now, whatever changes on disk while it runs
+        provenance = run_provenance(s)  # what runs now, whatever changes on disk while it runs
         manifest = _manifest(s, dataset, sizes, identity=provenance[0])
         journal = Journal(directory, manifest, resume=s.resume)
         group.barrier()  # nobody writes batches before every process has checked the journal
@@ -367,7 +360,9 @@ def _evaluate(s: RunSettings, group: Group, started: float) -> dict:
                 scored[plan.level] = batches, wall = run.level(plan, following)
                 if group.world == 1:  # all scores are here: summarise while the next level runs
                     parts = [b.scores for b in batches]
-                    early[plan.level] = summariser.submit(_summarise, s, plan.level, parts, wall)
+                    early[plan.level] = summariser.submit(
+                        summarise_level_parts, s, plan.level, parts, wall
+                    )
             invariance = {
                 plan.level: run.invariance(
                     plan, scored[plan.level][0], s.probe_batch, s.bootstrap_seed
@@ -382,7 +377,7 @@ def _evaluate(s: RunSettings, group: Group, started: float) -> dict:
     gathered = group.gather((shares, invariance, run.stages))
     record = None
     if group.rank == 0:
-        record = _write_record(
+        record = write_run_record(
             s,
             dataset,
             gathered,
@@ -395,113 +390,3 @@ def _evaluate(s: RunSettings, group: Group, started: float) -> dict:
         )
         journal.remove()
     return group.gather(record)[0]
-
-
-@dataclass(frozen=True)
-class _Summary:
-    scores: PerSampleScores
-    level: LevelResult
-    busy_s: float
-
-
-def _summarise(s: RunSettings, level: int, parts: list[PerSampleScores], wall_s: float) -> _Summary:
-    """One level's merged per-sample scores and its means with bootstrap intervals."""
-    clock = time.perf_counter()
-    scores = PerSampleScores.merge(parts)
-    result = summarize_level(
-        level, scores, bootstrap_seed=s.bootstrap_seed, n_resamples=N_RESAMPLES, wall_s=wall_s
-    )
-    return _Summary(scores, result, time.perf_counter() - clock)
-
-
-def _provenance(s: RunSettings) -> tuple[dict, dict]:
-    """The submission's identity (its files' and artefacts' SHA-256) and the environment (git
-    commit included), as the run starts."""
-    identity = submission_identity(
-        s.submission,
-        name=s.name,
-        tags=list(s.tags),
-        artifacts=list(s.artifacts),
-        env={k: v for k, v in s.env.items() if k in os.environ},
-        exclude=(s.out, samples_path(s.out), journal_path(s.out)),
-    )
-    return identity, environment_info(s.device)
-
-
-def _warn_if_changed(s: RunSettings, identity: dict) -> None:
-    """Say so when the submission or an artefact changed on disk during the run: the record
-    names the versions read when it started."""
-    changed = changed_since(identity, s.submission)
-    if changed:
-        warnings.warn(
-            f"{', '.join(map(str, changed))} changed on disk while the run lasted; the record "
-            "identifies the versions read when it started (their SHA-256 in its submission entry)",
-            SubmissionWarning,
-            stacklevel=2,
-        )
-
-
-def _write_record(
-    s: RunSettings,
-    dataset: dict,
-    gathered: list,
-    *,
-    oracle: bool,
-    provenance: tuple[dict, dict],
-    parameters: int | None,
-    processes: int,
-    started: float,
-    early: dict[int, _Summary],
-) -> dict:
-    """Merge every process's share, summarise each level (unless ``early`` holds it already),
-    write the record; return it as read."""
-    summarising = time.perf_counter()
-    identity, environment = provenance
-    done = {
-        level: early.get(level)
-        or _summarise(
-            s,
-            level,
-            [p for shares, *_ in gathered for p in shares[level][0]],
-            max(shares[level][1] for shares, *_ in gathered),  # processes ran side by side
-        )
-        for level in s.levels
-    }
-    per_sample = {level: summary.scores for level, summary in done.items()}
-    summaries = [summary.level for summary in done.values()]
-    invariance = None
-    if s.check_invariance:
-        per_rank = [stats for _, stats, _ in gathered]
-        invariance = combine_invariance(per_rank, s.levels, s.probe_batch, s.bootstrap_seed)
-    stages = Stages.total([part for *_, part in gathered])
-    stages.summary = time.perf_counter() - summarising + sum(e.busy_s for e in early.values())
-    record = make_record(
-        submission_path=s.submission,
-        dataset=dataset,
-        levels=summaries,
-        oracle=oracle,
-        threshold=s.threshold,
-        bootstrap_seed=s.bootstrap_seed,
-        n_resamples=N_RESAMPLES,
-        wall_s=time.perf_counter() - started,
-        stages=stages.to_dict(),
-        device=s.device,
-        invariance=invariance,
-        extra={"batch_size": s.batch_size, "processes": processes, "protocol_version": 1},
-        identity={**identity, "parameters": parameters},
-        environment=environment,
-        sandbox=s.sandbox,
-    )
-    _warn_if_changed(s, identity)
-    analysed = {
-        level: [a for shares, *_ in gathered for a in shares[level][2] if a is not None]
-        for level in s.levels
-    }
-    glyph_arrays = {
-        key: array
-        for level, parts in analysed.items()
-        if parts
-        for key, array in GlyphAnalysis.merge(parts).arrays(f"level{level}_glyph_").items()
-    }
-    json_path, _ = write_record(s.out, record, per_sample, extra_arrays=glyph_arrays)
-    return json.loads(json_path.read_text())

@@ -18,7 +18,7 @@ import pytest
 import torch
 from scipy import ndimage
 
-from oneshotbench import runner
+from oneshotbench import run_record, runner
 from oneshotbench.cli.evaluate import parse_levels, parse_size
 from oneshotbench.cli.main import main
 from oneshotbench.errors import OneshotbenchError
@@ -509,9 +509,9 @@ def test_record_names_what_was_loaded_when_files_change_during_the_run(tmp_path,
     loaded = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (submission, weights)}
     monkeypatch.setenv(runner.CHECKPOINT_ENV, str(weights))  # hashed as the run's artefact
     commits = iter(["commit-at-start", "commit-at-end"])
-    real = runner.environment_info
+    real = run_record.environment_info
     monkeypatch.setattr(
-        runner, "environment_info", lambda device: {**real(device), "git_commit": next(commits)}
+        run_record, "environment_info", lambda device: {**real(device), "git_commit": next(commits)}
     )
 
     class EditedMidway(FakeSplit):

@@ -21,12 +21,14 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("oneshotbench.omniglot",),  # the glyph source
     ("oneshotbench.generator",),  # scenes from glyphs
     ("oneshotbench.datasets",),  # named, verified splits
-    ("oneshotbench.protocol", "oneshotbench.sandbox", "oneshotbench.worker",
+    ("oneshotbench.protocol", "oneshotbench.sandbox", "oneshotbench.channel", "oneshotbench.worker",
+     "oneshotbench.worker_handle",
      "oneshotbench.private", "oneshotbench.distributed"),  # running a submission
     ("oneshotbench.scoring_kernels", "oneshotbench.metrics", "oneshotbench.stats",
      "oneshotbench.glyph_analysis"),  # scoring
     ("oneshotbench.records", "oneshotbench.catalog"),  # the record format: what a run leaves
     ("oneshotbench.journal", "oneshotbench.pipeline", "oneshotbench.run_settings",
+     "oneshotbench.run_record",
      "oneshotbench.runner"),  # a run
     ("oneshotbench.reports", "oneshotbench.leaderboard", "oneshotbench.leaderboard_page",
      "oneshotbench.reproduction", "oneshotbench.analysis"),  # what readers see

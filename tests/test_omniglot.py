@@ -56,7 +56,7 @@ def no_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
     def fail(data: bytes, name: str) -> np.ndarray:
         raise AssertionError(f"decoded {name} although the glyph cache should have served it")
 
-    monkeypatch.setattr(omniglot, "decode_png", fail)
+    monkeypatch.setattr(omniglot.sources, "decode_png", fail)  # where decode_sets looks it up
 
 
 def offline(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -351,7 +351,7 @@ class HashSpy:
             return fingerprint(packed)
 
         monkeypatch.setattr(omniglot.ZipSet, "key", spy_key)
-        monkeypatch.setattr(omniglot, "content_fingerprint", spy_fingerprint)
+        monkeypatch.setattr(omniglot.glyphset, "content_fingerprint", spy_fingerprint)
 
 
 def test_unchanged_files_are_not_rehashed_and_the_cache_is_mapped(

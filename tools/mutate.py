@@ -285,7 +285,7 @@ MUTANTS = (
     Mutant(
         "invariance-processes-merged",
         "scores do not depend on the number of processes (every process's share is kept)",
-        "oneshotbench/runner.py",
+        "oneshotbench/run_record.py",
         "[p for shares, *_ in gathered for p in shares[level][0]]",
         "[p for shares, *_ in gathered[:1] for p in shares[level][0]]",
         ("tests/test_evaluate.py::test_two_processes_under_torchrun_match_one",),
@@ -505,9 +505,9 @@ MUTANTS = (
     Mutant(
         "records-identity-at-start",
         "a record names the submission, weights and commit as loaded when the run started",
-        "oneshotbench/runner.py",
+        "oneshotbench/run_record.py",
         '        identity={**identity, "parameters": parameters},\n',
-        '        identity={**_provenance(s)[0], "parameters": parameters},\n',
+        '        identity={**run_provenance(s)[0], "parameters": parameters},\n',
         (
             "tests/test_evaluate.py::test_record_names_what_was_loaded_when_files_change_during_the_run",
         ),
