@@ -6,6 +6,10 @@ FlopCounterMode; on a GPU divide by the card's peak for an MFU estimate).
 
 * One Adam step (forward, backward, update) of the Siamese U-Net on a fixed batch of 8, paper size
   (F = 24) vs tiny (F = 4); data generation is not included (the stream is measured elsewhere).
+* The paper-size Siamese U-Net and the pre-segmented discriminator oracle in float32 and under
+  bf16 autocast (the CPU's AMX units where it has them), batch 50: ``paper_schedule_days`` is
+  the time the paper's 40 M training samples per level (160,000 steps of 250) would take at that
+  rate, which is why the trained rows of Tables 1-2 wait for GPU windows.
 * MaskNet's 144 proposals of one sample: batched decoder passes with the skips convolved once
   and broadcast (ours; tiles of 8 proposals on a CPU) vs the authors' loop of 144 decoder calls
   (naive reference).
@@ -66,6 +70,38 @@ def test_siamese_unet_train_step(benchmark, size: str) -> None:
         step()
     benchmark.pedantic(step, rounds=3, warmup_rounds=1)
     report(benchmark, BATCH, counter.get_total_flops())
+
+
+PAPER_SAMPLES_PER_LEVEL = 160_000 * 250
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize(
+    ("model_name", "stage"),
+    [("siamese_unet", "segmentation"), ("presegmented_discriminator", "oracle")],
+)
+def test_paper_train_step_precision(benchmark, model_name: str, stage: str, precision: str) -> None:
+    torch.manual_seed(0)
+    model = create_model(model_name, "paper", STATS)
+    objective = Objective(model, stage)
+    optimizer = torch.optim.Adam(model.parameters(), lr=5e-4)
+    batch = batch_from_stream(fake_batch(50))
+    gen = torch.Generator()
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
+
+    def step() -> None:
+        with autocast:
+            loss, _ = objective(batch, gen)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    with FlopCounterMode(display=False) as counter:
+        step()
+    benchmark.pedantic(step, rounds=3, warmup_rounds=1)
+    report(benchmark, 50, counter.get_total_flops())
+    rate = benchmark.extra_info["samples_per_s"]
+    benchmark.extra_info["paper_schedule_days"] = round(PAPER_SAMPLES_PER_LEVEL / rate / 86400, 1)
 
 
 def _proposal_seeds(model, targets, scenes):
