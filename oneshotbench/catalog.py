@@ -61,6 +61,7 @@ class Checkpoint:
     bytes: int
     sha256: str
     scores: list[Score]
+    samples_trained: int | None = None  # steps x batch size, where the sidecar says both
 
 
 def reference_models() -> list[ReferenceModel]:
@@ -109,6 +110,12 @@ def _link(record: dict, path: Path, sha256: str, meta: dict) -> str | None:
     return None
 
 
+def _samples_trained(meta: dict) -> int | None:
+    """Training samples behind the weights (a shortened schedule shows here)."""
+    step, batch = meta.get("step"), (meta.get("config") or {}).get("batch_size")
+    return step * batch if isinstance(step, int) and isinstance(batch, int) else None
+
+
 def checkpoints(results: Path) -> list[Checkpoint]:
     """The checkpoints under ``results`` and the scores of the records in ``results`` using them."""
     results = Path(results)
@@ -145,6 +152,7 @@ def checkpoints(results: Path) -> list[Checkpoint]:
                 bytes=weights.stat().st_size,
                 sha256=digest,
                 scores=scores,
+                samples_trained=_samples_trained(meta),
             )
         )
     return found

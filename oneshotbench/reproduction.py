@@ -156,6 +156,8 @@ def _provenance(cell: Cell) -> str:
         trained = "no checkpoint (no training)" if cell.record else "—"
     else:
         step = "?" if checkpoint.step is None else f"{checkpoint.step:,} steps"
+        if checkpoint.samples_trained is not None:
+            step += f", {checkpoint.samples_trained / 1e6:.2f} M samples"
         trained = f"`{checkpoint.path.parent.name}` ({checkpoint.size}, {step})"
     return f"| {cell.table} | {cell.model} | {cell.level} | {where} | {trained} |"
 

@@ -37,7 +37,8 @@ def results(tmp_path: Path) -> Path:
     run.mkdir(parents=True)
     weights = run / "checkpoint.safetensors"
     save_file({"a": torch.zeros(3, 4), "b": torch.zeros(5)}, str(weights))
-    meta = {"model": "siamese_unet", "size": "tiny", "level": 8, "step": 60}
+    meta = {"model": "siamese_unet", "size": "tiny", "level": 8, "step": 60,
+            "config": {"batch_size": 16}}  # fmt: skip
     (run / "checkpoint.json").write_text(json.dumps(meta))
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()
     records = {
@@ -55,6 +56,7 @@ def test_checkpoints_are_hashed_and_linked_to_the_records_that_used_them(results
     (found,) = checkpoints(results)
     assert (found.model, found.size, found.level, found.step) == ("siamese_unet", "tiny", 8, 60)
     assert found.parameters == 17 and found.bytes == found.path.stat().st_size
+    assert found.samples_trained == 60 * 16
     by_record = {(Path(s.record).stem, s.level): s.link for s in found.scores}
     assert by_record == {
         ("hashed", 4): "sha256",
@@ -73,6 +75,7 @@ def test_models_command(results: Path, monkeypatch, capsys) -> None:
         assert max(len(line) for line in result.output.splitlines()) <= int(columns)
         assert "3,223,922" in result.output and "90,602" in result.output
         assert found.sha256 in result.output  # on one line, whole
+        assert "step 60 (960 samples trained)" in result.output
         flat = " ".join(line.strip(" │") for line in result.output.splitlines())
         assert "L8: 20.0 % IoU [19.0, 21.0], n=50" in " ".join(flat.split())
     monkeypatch.setattr(sys, "argv", ["oneshotbench", "models", "--results", str(results / "no")])

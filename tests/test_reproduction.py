@@ -31,7 +31,7 @@ def record(file: str, level: int, n: int, iou: float, **dataset) -> dict:
 def checkpoint(size: str, source: str, level: int) -> Checkpoint:
     score = Score(source, level, 0.0, (0.0, 0.0), 1, "sha256")
     return Checkpoint(Path(f"ck-{size}/checkpoint.safetensors"), "siamese_unet", size, level,
-                      100, 1, 1, "0" * 64, [score])  # fmt: skip
+                      100, 1, 1, "0" * 64, [score], samples_trained=25_000)  # fmt: skip
 
 
 def cell(cells, table: int, model: str, level: int):
@@ -81,7 +81,8 @@ def test_records_of_a_cpu_demo_network_do_not_count() -> None:
     chosen = cell(reproduction_cells(records, checkpoints), 1, "siamese u-net", 4)
     assert chosen.record == "paper.json" and chosen.checkpoint.size == "paper"
     text = reproduction_markdown(reproduction_cells(records, checkpoints))
-    assert "`ck-paper` (paper, 100 steps)" in text and "1 of 60 cells measured, 1 within" in text
+    assert "`ck-paper` (paper, 100 steps, 0.03 M samples)" in text
+    assert "1 of 60 cells measured, 1 within" in text
 
 
 def test_the_committed_reproduction_table_is_current() -> None:

@@ -36,6 +36,8 @@ def _checkpoint_card(c: Checkpoint) -> Table:
     card.add_column("what", no_wrap=True, style="dim")
     card.add_column("value", overflow="fold")
     step = "?" if c.step is None else f"{c.step:,}"
+    if c.samples_trained is not None:
+        step += f" ({c.samples_trained:,} samples trained)"
     rows = {
         "model": f"{c.model} ({c.size}), level {c.level}, step {step}",
         "size": f"{c.parameters:,} parameters, {c.bytes:,} bytes",
