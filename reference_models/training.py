@@ -31,7 +31,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -121,6 +121,7 @@ class TrainConfig:
     init: Path | None = None
     compile: bool = False
     channels_last: bool = False
+    precision: str = "auto"  # auto: bf16 autocast on CUDA, float32 on CPU; or "bf16" / "fp32"
     log_every: int = 50
     val_every: int = 1000
     checkpoint_every: int = 1000
@@ -150,6 +151,10 @@ class TrainConfig:
             batch_size=self.batch_size or schedule.batch_size,
             lr=self.lr or schedule.lr,
         )
+        if self.precision not in PRECISIONS:
+            raise OneshotbenchError(
+                f"--precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}"
+            )
         if resolved.steps <= 0 or resolved.batch_size <= 0 or resolved.lr <= 0:
             raise OneshotbenchError("--steps, --batch-size and --lr must be positive")
         if not 0 <= resolved.start_step < resolved.steps or resolved.warmup_steps < 0:
@@ -174,6 +179,20 @@ class TrainConfig:
         data["out_dir"] = str(self.out_dir)
         data["init"] = None if self.init is None else str(self.init)
         return data
+
+
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def autocast_for(precision: str, device: torch.device) -> AbstractContextManager:
+    """The training step's autocast: bf16 where asked, or by default on CUDA.
+
+    On a CPU with AMX (or AVX-512 BF16) units ``bf16`` about doubles the paper-size training rate
+    (``benchmarks/bench_training.py``); the discriminator head and the BCE stay float32 either way.
+    """
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return nullcontext()
 
 
 # --------------------------------------------------------------------------- logging
@@ -318,9 +337,7 @@ def train(
             objective, device_ids=[device.index] if device.type == "cuda" else None
         )
     step_fn = torch.compile(objective) if config.compile else objective
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
-    )
+    autocast = autocast_for(config.precision, device)
     log = MetricsLog(config.out_dir) if dist.main else None
     if dist.main:
         config.out_dir.mkdir(parents=True, exist_ok=True)

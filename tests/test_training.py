@@ -19,7 +19,7 @@ from reference_models.objectives import (
     foreground_cells,
     oracle_pairs,
 )
-from reference_models.training import SCHEDULES, TrainConfig, train
+from reference_models.training import SCHEDULES, TrainConfig, autocast_for, train
 
 SIZE = 96
 
@@ -265,3 +265,27 @@ def test_resume_defaults_to_the_checkpoints_settings(tmp_path: Path) -> None:
         3e-3,
         "segmentation",
     )
+
+
+def test_precision_bf16_runs_on_cpu_and_is_recorded(tmp_path: Path) -> None:
+    x, w = torch.ones(2, 3), torch.ones(4, 3)
+    with autocast_for("bf16", torch.device("cpu")):
+        assert torch.nn.functional.linear(x, w).dtype == torch.bfloat16
+    with autocast_for("auto", torch.device("cpu")):  # CPUs keep float32 unless asked
+        assert torch.nn.functional.linear(x, w).dtype == torch.float32
+    runs = {
+        precision: train(
+            tiny_config(tmp_path / precision, steps=2, precision=precision),
+            fake_streams(),
+            torch.device("cpu"),
+        )
+        for precision in ("fp32", "bf16")
+    }
+    assert read_info(runs["bf16"]).config["precision"] == "bf16"
+    fp32, _ = load_checkpoint(runs["fp32"])
+    bf16, _ = load_checkpoint(runs["bf16"])
+    weights = [(a, b) for a, b in zip(fp32.parameters(), bf16.parameters(), strict=True)]
+    assert all(torch.isfinite(b).all() for _, b in weights)
+    assert any(not torch.equal(a, b) for a, b in weights)  # the steps did run in bf16
+    with pytest.raises(OneshotbenchError, match="--precision must be one of auto, bf16, fp32"):
+        train(tiny_config(tmp_path / "bad", precision="fp8"), fake_streams(), torch.device("cpu"))

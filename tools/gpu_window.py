@@ -40,7 +40,6 @@ import tempfile
 import threading
 import time
 import traceback
-from contextlib import nullcontext
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -301,7 +300,7 @@ def throughput(
     from reference_models import create_model
     from reference_models.normalization import compute_input_stats
     from reference_models.objectives import Objective, batch_from_stream, freeze_for_stage
-    from reference_models.training import step_generator
+    from reference_models.training import autocast_for, step_generator
 
     reps = -(-batch_size // len(data["scene"]))
     host = {k: v.repeat(reps, *[1] * (v.dim() - 1))[:batch_size] for k, v in data.items()}
@@ -313,9 +312,8 @@ def throughput(
     objective = Objective(model, stage)
     step_fn = torch.compile(objective) if compiled else objective
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-5)
-    cuda = device.type == "cuda"
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
-    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    autocast = autocast_for("auto", device)  # as training runs there
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     def one(i: int, fn=step_fn) -> None:
         with autocast:

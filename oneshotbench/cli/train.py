@@ -98,6 +98,13 @@ def train_command(
         bool,
         typer.Option("--channels-last", help="channels_last memory format (GPU)."),
     ] = False,
+    precision: Annotated[
+        str,
+        typer.Option(
+            help="auto: bf16 autocast on CUDA, float32 on CPU; bf16 also speeds up CPUs with AMX "
+            "units (about 2x at paper size); fp32 everywhere else."
+        ),
+    ] = "auto",
     feed: Annotated[
         str,
         typer.Option(
@@ -161,6 +168,7 @@ def train_command(
         init=init,
         compile=compile_,
         channels_last=channels_last,
+        precision=precision,
         log_every=log_every,
         val_every=val_every,
         checkpoint_every=checkpoint_every,
