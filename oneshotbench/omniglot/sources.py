@@ -48,8 +48,8 @@ class SetSource(Protocol):
 
 
 @dataclass(frozen=True)
-class ZipSet:
-    """A set stored as ``<set>.zip`` with entries under ``<set>/``; keyed by the zip's sha256."""
+class _SetAtPath:
+    """A set's name and where it lies; errors name the path."""
 
     name: str
     path: Path
@@ -57,6 +57,11 @@ class ZipSet:
     @property
     def label(self) -> str:
         return str(self.path)
+
+
+@dataclass(frozen=True)
+class ZipSet(_SetAtPath):
+    """A set stored as ``<set>.zip`` with entries under ``<set>/``; keyed by the zip's sha256."""
 
     @cached_property
     def _data(self) -> bytes:
@@ -96,15 +101,8 @@ class ZipSet:
 
 
 @dataclass(frozen=True)
-class DirSet:
+class DirSet(_SetAtPath):
     """A set extracted to a folder; keyed by relative paths, sizes and mtimes (no reading)."""
-
-    name: str
-    path: Path
-
-    @property
-    def label(self) -> str:
-        return str(self.path)
 
     @cached_property
     def _stats(self) -> list[tuple[str, int, int]]:
