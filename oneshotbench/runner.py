@@ -159,8 +159,13 @@ def evaluate(
         raise OneshotbenchError(f"--env names variables that are not set: {', '.join(missing)}")
     artifacts = protocol.declared_artifacts(submission)
     checkpoint = worker_env.get(CHECKPOINT_ENV)
-    if checkpoint and Path(checkpoint).is_file():
-        artifacts.append(Path(checkpoint).resolve())
+    if checkpoint:
+        weights = Path(checkpoint).resolve()
+        if not weights.is_file():
+            raise OneshotbenchError(f"{CHECKPOINT_ENV}={checkpoint}: no such file")
+        # the worker starts in the submission's folder: a path relative to here must not move
+        worker_env[CHECKPOINT_ENV] = str(weights)
+        artifacts.append(weights)
     name = name or submission.stem
     default_out = default_out_path(submission, split, private=bool(secret), name=name)
     if out is None and default_out.exists() and not (resume or overwrite):

@@ -532,3 +532,34 @@ def test_record_names_what_was_loaded_when_files_change_during_the_run(tmp_path,
     assert record["submission"]["sha256"] == loaded[submission]
     assert record["submission"]["artifacts"][0]["sha256"] == loaded[weights]
     assert record["environment"]["git_commit"] == "commit-at-start"
+
+
+READS_ITS_CHECKPOINT = """
+    import os
+    import torch
+    def make_predictor(device):
+        with open(os.environ["ONESHOTBENCH_CHECKPOINT"], "rb") as weights:
+            level = weights.read()[0] / 255
+        def predict(targets, scenes):
+            return torch.full(scenes[:, 0].shape, level)
+        return predict
+    """
+
+
+def test_a_relative_checkpoint_path_is_read_where_the_user_meant(tmp_path, monkeypatch):
+    """``ONESHOTBENCH_CHECKPOINT=runs/x`` names a file relative to the user's folder, while the
+    worker starts in the submission's; a path that names nothing is refused before any work."""
+    (tmp_path / "sub").mkdir()
+    submission = write(tmp_path / "sub", READS_ITS_CHECKPOINT)
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "weights.bin").write_bytes(bytes([255]))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(runner.CHECKPOINT_ENV, "runs/weights.bin")
+    record = run(submission, tmp_path, levels=(4,))
+    (artifact,) = record["submission"]["artifacts"]
+    assert artifact["path"] == str(tmp_path / "runs" / "weights.bin")
+    assert record["levels"][0]["iou"] > 0  # the worker read the file: all-lit predictions
+    monkeypatch.setenv(runner.CHECKPOINT_ENV, "runs/missing.bin")
+    with pytest.raises(OneshotbenchError, match="CHECKPOINT=runs/missing.bin: no such file"):
+        run(submission, tmp_path, levels=(4,), out=tmp_path / "r2.json")
+    assert not (tmp_path / "r2.json").exists()
