@@ -39,6 +39,13 @@ NOTES = {
     "correlation far less (`template_matching_raw.json`); the paper does not say how it scored "
     "matches (README, *Reproducing the paper's rows*). The pre-fix data does not explain it: with "
     "less clutter the matcher only does better there (v0).",
+    "p-seg. discriminator": "level 4 only so far, trained on 2 CPU cores (bf16 autocast) for "
+    "3,000 steps of 250: 0.75 M samples, 1.9 % of the paper's 40 M "
+    "(`results/checkpoints/presegmented_discriminator-paper-L4/metrics.csv`). Its val-train "
+    "accuracy still rose 0.6 points over the last 20 % of training, so it has not converged "
+    "(evidence b is not met); the (a) mark follows the rule, and the training gap is the larger "
+    "suspect: the template-matching oracle (no training) on the same pre-segmented glyphs "
+    "scores 99.2 % here.",
 }
 """Standing explanations of rows that differ from the paper for a documented reason."""
 
