@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from oneshotbench.errors import OneshotbenchError
+from reference_models import count_parameters
 from reference_models.checkpoint import load_checkpoint
 
 CHECKPOINT_ENV = "ONESHOTBENCH_CHECKPOINT"
@@ -45,8 +46,9 @@ def in_chunks(size: int, fn: Callable[..., Tensor], *tensors: Tensor) -> Tensor:
 
 def segmentation_predictor(
     model_names: str | tuple[str, ...], constant: str | None, device: torch.device, chunk: int
-) -> Predict:
-    """predict(targets, scenes) -> foreground probabilities of a segmentation network."""
+) -> tuple[Predict, int]:
+    """predict(targets, scenes) -> foreground probabilities of a segmentation network; and the
+    network's parameter count (a wrapper sets its ``PARAMETERS`` to it, for the record)."""
     names = (model_names,) if isinstance(model_names, str) else model_names
     model, _ = load_checkpoint(
         resolve_checkpoint(constant, names[0]), device=device, expect_model=names
@@ -58,7 +60,7 @@ def segmentation_predictor(
             chunk, lambda t, s: torch.softmax(model(t, s).float(), dim=1)[:, 1], targets, scenes
         )
 
-    return predict
+    return predict, count_parameters(model)
 
 
 def oracle_glyphs(oracle: dict, device: torch.device) -> tuple[Tensor, int, Tensor]:
@@ -79,8 +81,9 @@ def glyph_masks(instance_map: Tensor, ids: Tensor) -> Tensor:
 
 def discriminator_oracle_predictor(
     model: str, constant: str | None, device: torch.device
-) -> Predict:
-    """predict(targets, scenes, oracle) -> (chosen glyph's mask, its crop centre)."""
+) -> tuple[Predict, int]:
+    """predict(targets, scenes, oracle) -> (chosen glyph's mask, its crop centre); and the
+    network's parameter count."""
     net, _ = load_checkpoint(resolve_checkpoint(constant, model), device=device, expect_model=model)
     chunk = samples_per_pass(device, cpu=16, cuda=250)
 
@@ -99,4 +102,4 @@ def discriminator_oracle_predictor(
         chosen = torch.cat([p[0] for p in parts])
         return glyph_masks(instance_map, chosen), torch.cat([p[1] for p in parts])
 
-    return predict
+    return predict, count_parameters(net)

@@ -11,8 +11,11 @@ from reference_models.submission import samples_per_pass, segmentation_predictor
 
 PROTOCOL_VERSION = 1
 CHECKPOINT_PATH: str | None = None
+PARAMETERS: int | None = None  # the loaded network's, set by make_predictor for the record
 
 
 def make_predictor(device: torch.device):
+    global PARAMETERS
     chunk = samples_per_pass(device, cpu=2, cuda=16)
-    return segmentation_predictor("masknet", CHECKPOINT_PATH, device, chunk)
+    predict, PARAMETERS = segmentation_predictor("masknet", CHECKPOINT_PATH, device, chunk)
+    return predict

@@ -9,6 +9,7 @@ proposal decoder of either stage). 144 decoder passes per sample: use ``--device
 import torch
 
 from oneshotbench.metrics import binarize, iou
+from reference_models import count_parameters
 from reference_models.checkpoint import load_checkpoint
 from reference_models.submission import (
     glyph_masks,
@@ -20,11 +21,14 @@ from reference_models.submission import (
 PROTOCOL_VERSION = 1
 ORACLE_FIELDS = ("instance_map", "instances")
 CHECKPOINT_PATH: str | None = None
+PARAMETERS: int | None = None  # the loaded network's, set by make_predictor for the record
 
 
 def make_predictor(device: torch.device):
+    global PARAMETERS
     path = resolve_checkpoint(CHECKPOINT_PATH, "masknet")
     model, _ = load_checkpoint(path, device=device, expect_model="masknet")
+    PARAMETERS = count_parameters(model)
     chunk = samples_per_pass(device, cpu=2, cuda=16)
 
     @torch.no_grad()

@@ -13,7 +13,12 @@ from reference_models.submission import discriminator_oracle_predictor
 PROTOCOL_VERSION = 1
 ORACLE_FIELDS = ("instance_map", "instances")
 CHECKPOINT_PATH: str | None = None
+PARAMETERS: int | None = None  # the loaded network's, set by make_predictor for the record
 
 
 def make_predictor(device: torch.device):
-    return discriminator_oracle_predictor("cluttered_discriminator", CHECKPOINT_PATH, device)
+    global PARAMETERS
+    predict, PARAMETERS = discriminator_oracle_predictor(
+        "cluttered_discriminator", CHECKPOINT_PATH, device
+    )
+    return predict

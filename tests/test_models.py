@@ -330,6 +330,8 @@ def test_wrappers_follow_predict_protocol_v1(
     module = load_submission(wrapper)
     assert module.PROTOCOL_VERSION == 1
     predict = module.make_predictor(torch.device("cpu"))
+    if model is not None:  # the record names the size of the network that was loaded
+        assert count_parameters(create_model(model, "tiny")) == module.PARAMETERS
     targets, scenes, oracle = random_batch()
     fields = getattr(module, "ORACLE_FIELDS", None)
     n_args = len(inspect.signature(predict).parameters)
