@@ -26,6 +26,7 @@ from reference_models.layers import layer_norm
 from reference_models.masknet import NUM_PROPOSALS
 from reference_models.normalization import InputStats
 from reference_models.objectives import Objective, batch_from_stream
+from reference_models.training import autocast_for
 
 STATS = InputStats(mean=25.0, std=55.0)
 BATCH = 8
@@ -87,7 +88,7 @@ def test_paper_train_step_precision(benchmark, model_name: str, stage: str, prec
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-4)
     batch = batch_from_stream(fake_batch(50))
     gen = torch.Generator()
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
+    autocast = autocast_for(precision, torch.device("cpu"))  # as `train --precision` runs it
 
     def step() -> None:
         with autocast:
