@@ -172,6 +172,9 @@ class TrainConfig:
             steps=self.steps or info.total_steps,
             batch_size=self.batch_size or stored.get("batch_size"),
             lr=self.lr or stored.get("lr"),
+            precision=self.precision
+            if self.precision != "auto"
+            else stored.get("precision", "auto"),
         )
 
     def to_json(self) -> dict:

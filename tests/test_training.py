@@ -282,6 +282,8 @@ def test_precision_bf16_runs_on_cpu_and_is_recorded(tmp_path: Path) -> None:
         for precision in ("fp32", "bf16")
     }
     assert read_info(runs["bf16"]).config["precision"] == "bf16"
+    again = TrainConfig(model="siamese_unet", level=4, out_dir=tmp_path / "bf16", size="tiny")
+    assert again.continuing(read_info(runs["bf16"])).precision == "bf16"  # --resume keeps it
     fp32, _ = load_checkpoint(runs["fp32"])
     bf16, _ = load_checkpoint(runs["bf16"])
     weights = [(a, b) for a, b in zip(fp32.parameters(), bf16.parameters(), strict=True)]
