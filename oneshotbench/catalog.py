@@ -62,6 +62,7 @@ class Checkpoint:
     sha256: str
     scores: list[Score]
     samples_trained: int | None = None  # steps x batch size, where the sidecar says both
+    warm_start: str | None = None  # the run folder of the --init weights, if any
 
 
 def reference_models() -> list[ReferenceModel]:
@@ -116,6 +117,12 @@ def _samples_trained(meta: dict) -> int | None:
     return step * batch if isinstance(step, int) and isinstance(batch, int) else None
 
 
+def _warm_start(meta: dict) -> str | None:
+    """The run the weights were warm-started from (a departure from the paper's fresh starts)."""
+    init = (meta.get("config") or {}).get("init")
+    return Path(init).parent.name if isinstance(init, str) and init else None
+
+
 def checkpoints(results: Path) -> list[Checkpoint]:
     """The checkpoints under ``results`` and the scores of the records in ``results`` using them."""
     results = Path(results)
@@ -153,6 +160,7 @@ def checkpoints(results: Path) -> list[Checkpoint]:
                 sha256=digest,
                 scores=scores,
                 samples_trained=_samples_trained(meta),
+                warm_start=_warm_start(meta),
             )
         )
     return found

@@ -166,6 +166,8 @@ def _provenance(cell: Cell) -> str:
         step = "?" if checkpoint.step is None else f"{checkpoint.step:,} steps"
         if checkpoint.samples_trained is not None:
             step += f", {checkpoint.samples_trained / 1e6:.2f} M samples"
+        if checkpoint.warm_start is not None:
+            step += f", warm-started from `{checkpoint.warm_start}`"
         trained = f"`{checkpoint.path.parent.name}` ({checkpoint.size}, {step})"
     return f"| {cell.table} | {cell.model} | {cell.level} | {where} | {trained} |"
 

@@ -37,8 +37,9 @@ def results(tmp_path: Path) -> Path:
     run.mkdir(parents=True)
     weights = run / "checkpoint.safetensors"
     save_file({"a": torch.zeros(3, 4), "b": torch.zeros(5)}, str(weights))
+    init = "runs/siamese_unet-L4/checkpoint.safetensors"
     meta = {"model": "siamese_unet", "size": "tiny", "level": 8, "step": 60,
-            "config": {"batch_size": 16}}  # fmt: skip
+            "config": {"batch_size": 16, "init": init}}  # fmt: skip
     (run / "checkpoint.json").write_text(json.dumps(meta))
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()
     records = {
@@ -56,7 +57,7 @@ def test_checkpoints_are_hashed_and_linked_to_the_records_that_used_them(results
     (found,) = checkpoints(results)
     assert (found.model, found.size, found.level, found.step) == ("siamese_unet", "tiny", 8, 60)
     assert found.parameters == 17 and found.bytes == found.path.stat().st_size
-    assert found.samples_trained == 60 * 16
+    assert found.samples_trained == 60 * 16 and found.warm_start == "siamese_unet-L4"
     by_record = {(Path(s.record).stem, s.level): s.link for s in found.scores}
     assert by_record == {
         ("hashed", 4): "sha256",
@@ -76,6 +77,7 @@ def test_models_command(results: Path, monkeypatch, capsys) -> None:
         assert "3,223,922" in result.output and "90,602" in result.output
         assert found.sha256 in result.output  # on one line, whole
         assert "step 60 (960 samples trained)" in result.output
+        assert "warm-started from siamese_unet-L4" in " ".join(result.output.split())
         flat = " ".join(line.strip(" │") for line in result.output.splitlines())
         assert "L8: 20.0 % IoU [19.0, 21.0], n=50" in " ".join(flat.split())
     monkeypatch.setattr(sys, "argv", ["oneshotbench", "models", "--results", str(results / "no")])

@@ -28,10 +28,11 @@ def record(file: str, level: int, n: int, iou: float, **dataset) -> dict:
     }  # fmt: skip
 
 
-def checkpoint(size: str, source: str, level: int) -> Checkpoint:
+def checkpoint(size: str, source: str, level: int, warm_start: str | None = None) -> Checkpoint:
     score = Score(source, level, 0.0, (0.0, 0.0), 1, "sha256")
     return Checkpoint(Path(f"ck-{size}/checkpoint.safetensors"), "siamese_unet", size, level,
-                      100, 1, 1, "0" * 64, [score], samples_trained=25_000)  # fmt: skip
+                      100, 1, 1, "0" * 64, [score], samples_trained=25_000,
+                      warm_start=warm_start)  # fmt: skip
 
 
 def cell(cells, table: int, model: str, level: int):
@@ -77,11 +78,14 @@ def test_a_score_on_the_pre_fix_data_can_explain_a_gap() -> None:
 def test_records_of_a_cpu_demo_network_do_not_count() -> None:
     records = [("tiny.json", record("siamese_unet.py", 4, 10_000, 24.0)),
                ("paper.json", record("siamese_unet.py", 4, 1_000, 96.0))]  # fmt: skip
-    checkpoints = [checkpoint("tiny", "tiny.json", 4), checkpoint("paper", "paper.json", 4)]
+    checkpoints = [
+        checkpoint("tiny", "tiny.json", 4),
+        checkpoint("paper", "paper.json", 4, "ck-L8"),
+    ]
     chosen = cell(reproduction_cells(records, checkpoints), 1, "siamese u-net", 4)
     assert chosen.record == "paper.json" and chosen.checkpoint.size == "paper"
     text = reproduction_markdown(reproduction_cells(records, checkpoints))
-    assert "`ck-paper` (paper, 100 steps, 0.03 M samples)" in text
+    assert "`ck-paper` (paper, 100 steps, 0.03 M samples, warm-started from `ck-L8`)" in text
     assert "1 of 60 cells measured, 1 within" in text
 
 
