@@ -179,6 +179,22 @@ def submission_identity(
     }
 
 
+def _relative_to_cwd(value: str | None) -> str | None:
+    """An absolute path below the working directory, relative to it; anything else unchanged."""
+    if value and os.path.isabs(value):
+        with contextlib.suppress(ValueError):
+            return str(Path(value).relative_to(Path.cwd()))
+    return value
+
+
+def portable_identity(identity: dict) -> dict:
+    """``identity`` as a record stores it: paths below the working directory relative to it, so
+    a record shared or committed names no one's folders (the SHA-256 identify the files)."""
+    artifacts = [{**a, "path": _relative_to_cwd(a["path"])} for a in identity.get("artifacts", [])]
+    env = {k: _relative_to_cwd(v) for k, v in (identity.get("env") or {}).items()}
+    return {**identity, "artifacts": artifacts, "env": env}
+
+
 def changed_since(identity: dict, submission: Path) -> list[Path]:
     """The submission file and declared artefacts whose bytes no longer match ``identity``."""
     files = [(Path(submission), identity["sha256"])]
@@ -222,7 +238,9 @@ def make_record(
     total = sum(lv.n for lv in levels)
     if sandbox not in SANDBOXES:
         raise ValueError(f"unknown sandbox {sandbox!r}")
-    identity = identity or submission_identity(submission_path, name=submission_name)
+    identity = portable_identity(
+        identity or submission_identity(submission_path, name=submission_name)
+    )
     return {
         "schema_version": SCHEMA_VERSION,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),

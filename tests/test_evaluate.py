@@ -548,7 +548,8 @@ READS_ITS_CHECKPOINT = """
 
 def test_a_relative_checkpoint_path_is_read_where_the_user_meant(tmp_path, monkeypatch):
     """``ONESHOTBENCH_CHECKPOINT=runs/x`` names a file relative to the user's folder, while the
-    worker starts in the submission's; a path that names nothing is refused before any work."""
+    worker starts in the submission's; a path that names nothing is refused before any work. The
+    record names it relative to that folder too: a committed record shows nobody's home."""
     (tmp_path / "sub").mkdir()
     submission = write(tmp_path / "sub", READS_ITS_CHECKPOINT)
     (tmp_path / "runs").mkdir()
@@ -557,7 +558,8 @@ def test_a_relative_checkpoint_path_is_read_where_the_user_meant(tmp_path, monke
     monkeypatch.setenv(runner.CHECKPOINT_ENV, "runs/weights.bin")
     record = run(submission, tmp_path, levels=(4,))
     (artifact,) = record["submission"]["artifacts"]
-    assert artifact["path"] == str(tmp_path / "runs" / "weights.bin")
+    assert artifact["path"] == "runs/weights.bin"
+    assert record["submission"]["env"][runner.CHECKPOINT_ENV] == "runs/weights.bin"
     assert record["levels"][0]["iou"] > 0  # the worker read the file: all-lit predictions
     monkeypatch.setenv(runner.CHECKPOINT_ENV, "runs/missing.bin")
     with pytest.raises(OneshotbenchError, match="CHECKPOINT=runs/missing.bin: no such file"):
