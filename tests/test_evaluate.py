@@ -224,6 +224,35 @@ def test_example_submissions_on_real_data(tmp_path, real_glyphs):
     assert records["chance"]["dataset"]["split"] == "test-one-shot"
 
 
+def test_the_random_glyph_oracle_scores_one_over_the_visible_glyphs(tmp_path, real_glyphs):
+    """The oracle floor picks each visible glyph equally often, whatever the batching: it picks
+    the target (the last glyph) with probability 1 / (visible glyphs), counted from the ground
+    truth."""
+    from oneshotbench.datasets import load_split
+    from reference_models.layers import instance_centers
+
+    def open_real(split, level, omniglot, master_seed):
+        return load_split(split, level, glyphs=real_glyphs, master_seed=master_seed)
+
+    n, scores = 240, []
+    for batch_size in (n, 7):
+        runner.evaluate(
+            SUBMISSIONS / "oracle_random_glyph.py", levels=(4,), samples=n, progress=False,
+            oracle=True, batch_size=batch_size, out=tmp_path / f"b{batch_size}.json",
+            open_split=open_real,
+        )  # fmt: skip
+        scores.append(load_record(tmp_path / f"b{batch_size}.json")[1][4])
+    np.testing.assert_array_equal(scores[0].pred_x, scores[1].pred_x)  # batch-free choices
+    np.testing.assert_array_equal(scores[0].hit, scores[1].hit)
+    samples = open_real("test-one-shot", 4, None, None).get(0, n)
+    instance_map = torch.as_tensor(samples.instance_map).long()
+    _, visible = instance_centers(instance_map, 4)
+    expected = (visible[:, -1] / visible.sum(dim=1).clamp(min=1)).double().mean().item()
+    standard_error = np.sqrt(expected * (1 - expected) / n)
+    assert set(np.unique(scores[0].iou)) <= {0.0, 1.0}  # a whole ground-truth glyph, or another
+    assert abs((scores[0].iou == 1).mean() - expected) < 4 * standard_error
+
+
 def test_resume_after_a_crash_equals_an_uninterrupted_run(tmp_path, monkeypatch):
     source = """
         import os
