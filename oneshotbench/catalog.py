@@ -23,6 +23,9 @@ from oneshotbench.errors import OneshotbenchError
 from oneshotbench.rows import submission_name
 
 CHECKPOINT_ENV = "ONESHOTBENCH_CHECKPOINT"
+PRE_FIX_FOLDER = "v0"
+"""Sub-folder of a results folder for records on the pre-fix data (dataset version 0): kept apart
+so that ``results/*.json``, all on the fixed release, can be reported and ranked together."""
 
 
 @dataclass(frozen=True)
@@ -123,13 +126,19 @@ def _warm_start(meta: dict) -> str | None:
     return Path(init).parent.name if isinstance(init, str) and init else None
 
 
+def record_paths(results: Path) -> list[Path]:
+    """The records of a results folder: its ``*.json`` and those of its pre-fix sub-folder."""
+    results = Path(results)
+    return sorted(results.glob("*.json")) + sorted((results / PRE_FIX_FOLDER).glob("*.json"))
+
+
 def checkpoints(results: Path) -> list[Checkpoint]:
     """The checkpoints under ``results`` and the scores of the records in ``results`` using them."""
     results = Path(results)
     if not results.is_dir():
         raise OneshotbenchError(f"results directory {results} does not exist")
     records = []
-    for path in sorted(results.glob("*.json")):
+    for path in record_paths(results):
         try:
             records.append((str(path), json.loads(path.read_text(encoding="utf-8"))))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:

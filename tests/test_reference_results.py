@@ -23,10 +23,12 @@ RESULTS = ROOT / "results"
 
 
 def rescore(name: str, record_name: str, levels: dict[int, int], tmp_path: Path, **kw):
-    """Per-sample scores of ``submissions/<name>.py`` now and in ``results/<record_name>.json``,
-    on the first ``levels[level]`` samples of each level."""
+    """Per-sample scores of ``submissions/<name>.py`` now and in ``results/<record_name>.json``
+    (a name such as ``v0/x`` for the pre-fix records), on the first ``levels[level]`` samples of
+    each level."""
     require_real_omniglot()
     record, committed = load_record(RESULTS / f"{record_name}.json")
+    record_name = Path(record_name).name
     fresh = {}
     for level, n in levels.items():
         evaluate(
@@ -46,7 +48,7 @@ def rescore(name: str, record_name: str, levels: dict[int, int], tmp_path: Path,
 
 UNTRAINED = {
     "template_matching": {4: 100, 32: 100, 256: 50},
-    "template_matching_v0": {4: 50, 64: 50},
+    "v0/template_matching_v0": {4: 50, 64: 50},
     "template_matching_raw": {8: 50, 128: 50},
     "oracle_random_glyph": {4: 100, 256: 100},
     "all_lit": {8: 100},
@@ -107,7 +109,7 @@ def test_every_committed_checkpoint_scores_as_recorded(
     name = Path(record["submission"]["file"]).stem
     monkeypatch.setenv("ONESHOTBENCH_CHECKPOINT", str(checkpoint.path))
     n = {level: CHECKPOINT_SAMPLES for level in levels}
-    committed, fresh = rescore(name, source.stem, n, tmp_path)
+    committed, fresh = rescore(name, str(source.relative_to(RESULTS).with_suffix("")), n, tmp_path)
     for level, now in fresh.items():
         then = committed[level]
         k = len(now)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from typer.testing import CliRunner
+
 from oneshotbench import catalog
 from oneshotbench.catalog import Checkpoint, Score
+from oneshotbench.cli.main import app
 from oneshotbench.reproduction import (
     TOLERANCE,
     reproduction_cells,
@@ -90,7 +93,7 @@ def test_records_of_a_cpu_demo_network_do_not_count() -> None:
 
 
 def test_the_committed_reproduction_table_is_current() -> None:
-    sources = sorted(RESULTS.glob("*.json"))
+    sources = catalog.record_paths(RESULTS)
     records = [(str(path), json.loads(path.read_text())) for path in sources]
     cells = reproduction_cells(records, catalog.checkpoints(RESULTS))
     committed = (RESULTS / "REPRODUCTION.md").read_text()
@@ -119,3 +122,19 @@ def test_the_command_writes_the_table_and_names_an_empty_folder(tmp_path: Path) 
     empty.mkdir()
     done = CliRunner().invoke(app, ["reproduction", str(empty)])
     assert done.exit_code != 0 and "no result records" in str(done.exception or done.output)
+
+
+def test_the_committed_records_report_and_rank_together(tmp_path: Path) -> None:
+    """The README's `report results/*.json --paper` and `leaderboard results/*.json --common`
+    work on the committed folder: the pre-fix records live apart, in results/v0/."""
+    paths = [str(p) for p in sorted(RESULTS.glob("*.json"))]
+    pre_fix = catalog.record_paths(RESULTS)[len(paths) :]
+    assert pre_fix and all(json.loads(p.read_text())["dataset"]["version"] == 0 for p in pre_fix)
+    runner = CliRunner()
+    ranked = runner.invoke(app, ["leaderboard", *paths, "--common", "--resamples", "200"])
+    assert ranked.exit_code == 0, ranked.output
+    assert "oracle_cluttered" in ranked.output and "template_matching" in ranked.output
+    out = tmp_path / "report"
+    reported = runner.invoke(app, ["report", *paths, "--paper", "--out", str(out)])
+    assert reported.exit_code == 0, reported.output
+    assert (out / "scores.png").stat().st_size > 0

@@ -179,12 +179,12 @@ def reproduction(
 ) -> None:
     """The paper's 60 cells of Tables 1 and 2 beside ours, with where each came from.
 
-    Reads every record in RESULTS (any dataset version: scores on the pre-fix data, version 0,
+    Reads every record in RESULTS and RESULTS/v0 (scores on the pre-fix data, dataset version 0,
     are shown beside the fixed release's) and the checkpoints committed there.
 
     Example: oneshotbench reproduction results
     """
-    paths = sorted(results.glob("*.json"))
+    paths = catalog.record_paths(results)
     if not paths:
         raise OneshotbenchError(f"no result records (*.json) in {results}")
     records = [(str(path), load_record(path)[0]) for path in paths]
