@@ -76,6 +76,10 @@ def test_a_score_on_the_pre_fix_data_can_explain_a_gap() -> None:
     assert "43.7 · 35.0 ± 1.0 (-8.7) (a); v0 42.0" in text and "1 explained by the data" in text
     only_v0 = cell(reproduction_cells(records[1:], []), 1, "masknet", 256)
     assert only_v0.ours is None  # the pre-fix score alone never stands for a cell
+    far = [records[0], ("v0.json", record("masknet.py", 256, 10_000, 38.0, version=0))]
+    text = reproduction_markdown(reproduction_cells(far, []))
+    assert "(-8.7); v0 38.0" in text and "0 explained by the data" in text
+    assert "2 not explained yet" in text  # both tables; no note explains MaskNet
 
 
 def test_records_of_a_cpu_demo_network_do_not_count() -> None:
@@ -115,6 +119,7 @@ def test_the_command_writes_the_table_and_names_an_empty_folder(tmp_path: Path) 
     done = CliRunner().invoke(app, ["reproduction", str(tmp_path)])
     assert done.exit_code == 0, done.output
     assert "7 of 60 cells measured" in done.output and "7 by a documented difference" in done.output
+    assert "0 not explained yet" in " ".join(done.output.split())
     record = json.loads((RESULTS / "template_matching.json").read_text())
     ours = next(entry["iou"] for entry in record["levels"] if entry["level"] == 4)
     assert f"62.2 · {ours:.1f} ± " in (tmp_path / "REPRODUCTION.md").read_text()
