@@ -7,10 +7,12 @@ batches in chunks small enough for the device (MaskNet decodes 144 proposals per
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -61,6 +63,13 @@ def segmentation_predictor(
         )
 
     return predict, count_parameters(model)
+
+
+def scene_rng(scene: np.ndarray) -> np.random.Generator:
+    """A generator seeded with a scene's own bytes: a random baseline's choice for a sample then
+    never depends on its batch or position."""
+    seed = int.from_bytes(hashlib.sha256(scene.tobytes()).digest()[:8], "little")
+    return np.random.default_rng(seed)
 
 
 def oracle_glyphs(oracle: dict, device: torch.device) -> tuple[Tensor, int, Tensor]:

@@ -7,13 +7,11 @@ The choice is drawn from a generator seeded with the scene's own bytes, so a sam
 never depends on its batch or position. Needs ``--oracle``.
 """
 
-import hashlib
-
 import numpy as np
 import torch
 
 from reference_models.layers import instance_centers
-from reference_models.submission import glyph_masks, oracle_glyphs
+from reference_models.submission import glyph_masks, oracle_glyphs, scene_rng
 
 PROTOCOL_VERSION = 1
 ORACLE_FIELDS = ("instance_map", "instances")
@@ -24,8 +22,7 @@ def random_visible(scene: np.ndarray, visible: np.ndarray) -> int:
     candidates = np.flatnonzero(visible)
     if len(candidates) == 0:
         return -1
-    seed = int.from_bytes(hashlib.sha256(scene.tobytes()).digest()[:8], "little")
-    return int(candidates[np.random.default_rng(seed).integers(len(candidates))])
+    return int(candidates[scene_rng(scene).integers(len(candidates))])
 
 
 def make_predictor(device: torch.device):
