@@ -64,8 +64,15 @@ class Checkpoint:
     bytes: int
     sha256: str
     scores: list[Score]
-    samples_trained: int | None = None  # steps x batch size, where the sidecar says both
+    batch_size: int | None = None  # of the training run, where the sidecar says it
     warm_start: str | None = None  # the run folder of the --init weights, if any
+
+    @property
+    def samples_trained(self) -> int | None:
+        """Training samples behind the weights (a shortened schedule shows here)."""
+        if self.step is None or self.batch_size is None:
+            return None
+        return self.step * self.batch_size
 
 
 def reference_models() -> list[ReferenceModel]:
@@ -114,10 +121,9 @@ def _link(record: dict, path: Path, sha256: str, meta: dict) -> str | None:
     return None
 
 
-def _samples_trained(meta: dict) -> int | None:
-    """Training samples behind the weights (a shortened schedule shows here)."""
-    step, batch = meta.get("step"), (meta.get("config") or {}).get("batch_size")
-    return step * batch if isinstance(step, int) and isinstance(batch, int) else None
+def _batch_size(meta: dict) -> int | None:
+    batch = (meta.get("config") or {}).get("batch_size")
+    return batch if isinstance(batch, int) else None
 
 
 def _warm_start(meta: dict) -> str | None:
@@ -168,7 +174,7 @@ def checkpoints(results: Path) -> list[Checkpoint]:
                 bytes=weights.stat().st_size,
                 sha256=digest,
                 scores=scores,
-                samples_trained=_samples_trained(meta),
+                batch_size=_batch_size(meta),
                 warm_start=_warm_start(meta),
             )
         )

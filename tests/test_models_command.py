@@ -76,9 +76,9 @@ def test_models_command(results: Path, monkeypatch, capsys) -> None:
         assert max(len(line) for line in result.output.splitlines()) <= int(columns)
         assert "3,223,922" in result.output and "90,602" in result.output
         assert found.sha256 in result.output  # on one line, whole
-        assert "step 60 (960 samples trained)" in result.output
-        assert "warm-started from siamese_unet-L4" in " ".join(result.output.split())
         flat = " ".join(line.strip(" │") for line in result.output.splitlines())
+        assert "step 60 of batch 16 (960 samples trained)" in " ".join(flat.split())
+        assert "warm-started from siamese_unet-L4" in " ".join(result.output.split())
         assert "L8: 20.0 % IoU [19.0, 21.0], n=50" in " ".join(flat.split())
     monkeypatch.setattr(sys, "argv", ["oneshotbench", "models", "--results", str(results / "no")])
     with pytest.raises(SystemExit) as done:

@@ -34,7 +34,7 @@ def record(file: str, level: int, n: int, iou: float, **dataset) -> dict:
 def checkpoint(size: str, source: str, level: int, warm_start: str | None = None) -> Checkpoint:
     score = Score(source, level, 0.0, (0.0, 0.0), 1, "sha256")
     return Checkpoint(Path(f"ck-{size}/checkpoint.safetensors"), "siamese_unet", size, level,
-                      100, 1, 1, "0" * 64, [score], samples_trained=25_000,
+                      100, 1, 1, "0" * 64, [score], batch_size=250,
                       warm_start=warm_start)  # fmt: skip
 
 
@@ -92,7 +92,7 @@ def test_records_of_a_cpu_demo_network_do_not_count() -> None:
     chosen = cell(reproduction_cells(records, checkpoints), 1, "siamese u-net", 4)
     assert chosen.record == "paper.json" and chosen.checkpoint.size == "paper"
     text = reproduction_markdown(reproduction_cells(records, checkpoints))
-    assert "`ck-paper` (paper, 100 steps, 0.03 M samples, warm-started from `ck-L8`)" in text
+    assert "`ck-paper` (paper, 100 steps of 250, 0.03 M samples, warm-started from `ck-L8`)" in text
     assert "1 of 60 cells measured, 1 within" in text
 
 

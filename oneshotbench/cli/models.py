@@ -37,7 +37,7 @@ def _checkpoint_card(c: Checkpoint) -> Table:
     card.add_column("value", overflow="fold")
     step = "?" if c.step is None else f"{c.step:,}"
     if c.samples_trained is not None:
-        step += f" ({c.samples_trained:,} samples trained)"
+        step += f" of batch {c.batch_size:,} ({c.samples_trained:,} samples trained)"
     if c.warm_start is not None:
         step += f", warm-started from {c.warm_start}"
     rows = {
