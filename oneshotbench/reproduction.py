@@ -50,26 +50,6 @@ NOTES = {
     "the rule, and at levels 16 and 32 the pre-fix data (94.3 and 90.4 %) does not close the gap "
     "either; the short training is the larger suspect: the template-matching oracle (no training) "
     "on the same pre-segmented glyphs scores 99.2, 97.8, 96.5 and 93.8 % at these levels.",
-    "clutt. discriminator": "oracle_cluttered",
-}
-"""Paper row -> the file stem of our submission that reproduces it (``submissions/``)."""
-
-NOTES = {
-    "pattern matching": "(c) the known gap of the reimplementation, not a training matter: scored "
-    "by cosine similarity it finds the target far more often than the paper's row, scored by raw "
-    "correlation far less (`template_matching_raw.json`); the paper does not say how it scored "
-    "matches (README, *Reproducing the paper's rows*). The pre-fix data does not explain it: with "
-    "less clutter the matcher only does better there (v0).",
-    "p-seg. discriminator": "levels 4, 8 and 16 so far, trained on 2 CPU cores (bf16 autocast) "
-    "on short schedules: level 4 from scratch for 3,000 steps of 250 (0.75 M samples, 1.9 % of "
-    "the paper's 40 M per level), still gaining 0.6 points of val-train accuracy over its last "
-    "20 % (evidence b not met); level 8 warm-started from it for 1,500 steps (0.375 M more) and "
-    "level 16 from level 8 for 1,000 (0.25 M), both flat at the end (98.6 then 98.5 %; 98.1 then "
-    "98.3 %) but on schedules over 100 times shorter than the paper's "
-    "(`results/checkpoints/presegmented_discriminator-paper-L*/metrics.csv`). The (a) marks follow "
-    "the rule, and at level 16 the pre-fix data (94.3 %) does not close the gap either; the short "
-    "training is the larger suspect: the template-matching oracle (no training) on the same "
-    "pre-segmented glyphs scores 99.2, 97.8 and 96.5 % at these levels.",
     "clutt. discriminator": "levels 4 to 32 so far, trained on 2 CPU cores (bf16 autocast) on "
     "short schedules, each warm-started (the paper trains every model from scratch): level 4 from "
     "the pre-segmented level-4 weights (the same network; its crops now keep their clutter) for "
