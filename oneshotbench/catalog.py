@@ -6,6 +6,11 @@ no initialisation, milliseconds even at paper size) and, for a checkpoint, from 
 header. A record used a checkpoint when it lists the checkpoint's SHA-256 among its artefacts
 (schema v2) or its ``ONESHOTBENCH_CHECKPOINT`` names the file; older records, which hash no
 artefacts, are matched by model name and level and the link is reported as unverified.
+
+Weights too large for the repository stay out of it, but their checkpoint folder keeps the
+sidecar (``checkpoint.json``, which holds the weights' SHA-256) and the training log: the
+checkpoint is then listed as not committed, its records still link to it by hash, and anyone who
+has the weights can prove them the ones scored.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from safetensors import safe_open
 from oneshotbench.cache import file_sha256
 from oneshotbench.errors import OneshotbenchError
 from oneshotbench.rows import submission_name
+from reference_models.checkpoint import FORMAT as CHECKPOINT_FORMAT
 
 CHECKPOINT_ENV = "ONESHOTBENCH_CHECKPOINT"
 PRE_FIX_FOLDER = "v0"
@@ -53,19 +59,24 @@ class Score:
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """A committed checkpoint: what it is, its hash, and the scores recorded with it."""
+    """A checkpoint under a results folder: what it is, its hash, and the scores recorded with it.
+
+    ``committed`` is False where only the sidecar is there (weights left out of the repository):
+    then ``path`` is where the weights were scored from, and their size is unknown (None).
+    """
 
     path: Path
     model: str
     size: str
     level: int | None
     step: int | None
-    parameters: int
-    bytes: int
+    parameters: int | None
+    bytes: int | None
     sha256: str
     scores: list[Score]
     batch_size: int | None = None  # of the training run, where the sidecar says it
     warm_start: str | None = None  # the run folder of the --init weights, if any
+    committed: bool = True
 
     @property
     def samples_trained(self) -> int | None:
@@ -150,13 +161,16 @@ def checkpoints(results: Path) -> list[Checkpoint]:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
             raise OneshotbenchError(f"cannot read result record {path}: {err}") from err
     found = []
-    for weights in sorted(results.rglob("*.safetensors")):
+    for weights in _weight_paths(results, {path.resolve() for path in record_paths(results)}):
         sidecar = weights.with_suffix(".json")
-        try:
-            meta = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.is_file() else {}
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise OneshotbenchError(f"cannot read checkpoint metadata {sidecar}: {err}") from err
-        digest = file_sha256(weights)
+        meta = _read_sidecar(sidecar) if sidecar.is_file() else {}
+        committed = weights.is_file()
+        digest = file_sha256(weights) if committed else meta.get("weights_sha256")
+        if not isinstance(digest, str):
+            raise OneshotbenchError(
+                f"checkpoint metadata {sidecar} has neither its weights ({weights.name}) beside it "
+                "nor their SHA-256 (weights_sha256): the records that used them cannot be linked"
+            )
         scores = []
         for source, record in records:
             link = _link(record, weights, digest, meta)
@@ -170,12 +184,33 @@ def checkpoints(results: Path) -> list[Checkpoint]:
                 size=meta.get("size", "?"),
                 level=meta.get("level"),
                 step=meta.get("step"),
-                parameters=_tensor_count(weights),
-                bytes=weights.stat().st_size,
+                parameters=_tensor_count(weights) if committed else None,
+                bytes=weights.stat().st_size if committed else None,
                 sha256=digest,
                 scores=scores,
                 batch_size=_batch_size(meta),
                 warm_start=_warm_start(meta),
+                committed=committed,
             )
         )
     return found
+
+
+def _read_sidecar(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise OneshotbenchError(f"cannot read checkpoint metadata {path}: {err}") from err
+
+
+def _weight_paths(results: Path, records: set[Path]) -> list[Path]:
+    """Every checkpoint's weights path: the ``*.safetensors`` files, and where a sidecar stands
+    without its weights (left out of the repository), the path they were scored from."""
+    paths = set(results.rglob("*.safetensors"))
+    for sidecar in results.rglob("*.json"):
+        weights = sidecar.with_suffix(".safetensors")
+        if weights in paths or sidecar.resolve() in records:
+            continue
+        if _read_sidecar(sidecar).get("format") == CHECKPOINT_FORMAT:
+            paths.add(weights)
+    return sorted(paths)

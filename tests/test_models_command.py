@@ -16,6 +16,7 @@ import reference_models
 from oneshotbench.catalog import checkpoints
 from oneshotbench.catalog import reference_models as catalog_models
 from oneshotbench.cli.main import app, main
+from oneshotbench.errors import OneshotbenchError
 
 
 def test_meta_device_counts_equal_built_models() -> None:
@@ -38,10 +39,11 @@ def results(tmp_path: Path) -> Path:
     weights = run / "checkpoint.safetensors"
     save_file({"a": torch.zeros(3, 4), "b": torch.zeros(5)}, str(weights))
     init = "runs/siamese_unet-L4/checkpoint.safetensors"
-    meta = {"model": "siamese_unet", "size": "tiny", "level": 8, "step": 60,
-            "config": {"batch_size": 16, "init": init}}  # fmt: skip
-    (run / "checkpoint.json").write_text(json.dumps(meta))
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    meta = {"format": "oneshotbench-checkpoint", "model": "siamese_unet", "size": "tiny",
+            "level": 8, "step": 60, "config": {"batch_size": 16, "init": init},
+            "weights_sha256": digest}  # fmt: skip
+    (run / "checkpoint.json").write_text(json.dumps(meta))
     records = {
         "hashed": {"name": "other_name", "artifacts": [{"path": "x", "sha256": digest}]},
         "other_weights": {"name": "siamese_unet", "artifacts": [{"path": "y", "sha256": "0"}]},
@@ -64,6 +66,30 @@ def test_checkpoints_are_hashed_and_linked_to_the_records_that_used_them(results
         ("hashed", 8): "sha256",
         ("v1", 8): "unverified (name and level)",
     }
+
+
+def test_a_checkpoint_left_out_of_the_repository_keeps_its_records(results: Path) -> None:
+    (committed,) = checkpoints(results)
+    committed.path.unlink()  # the sidecar stays, with the weights' SHA-256
+    (found,) = checkpoints(results)
+    assert not found.committed and found.path == committed.path
+    assert found.sha256 == json.loads(found.path.with_suffix(".json").read_text())["weights_sha256"]
+    assert (found.parameters, found.bytes) == (None, None)
+    assert {(Path(s.record).stem, s.link) for s in found.scores} >= {("hashed", "sha256")}
+    result = CliRunner().invoke(app, ["models", "--results", str(results)], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert "(not committed)" in result.output and found.sha256 in result.output
+    assert "weights not in this folder" in " ".join(result.output.split())
+
+
+def test_a_sidecar_without_weights_or_their_hash_is_refused(results: Path) -> None:
+    sidecar = results / "checkpoints" / "unet-L8" / "checkpoint.json"
+    (sidecar.parent / "checkpoint.safetensors").unlink()
+    meta = json.loads(sidecar.read_text())
+    del meta["weights_sha256"]
+    sidecar.write_text(json.dumps(meta))
+    with pytest.raises(OneshotbenchError, match=r"checkpoint\.json has neither its weights"):
+        checkpoints(results)
 
 
 def test_models_command(results: Path, monkeypatch, capsys) -> None:

@@ -31,11 +31,13 @@ def record(file: str, level: int, n: int, iou: float, **dataset) -> dict:
     }  # fmt: skip
 
 
-def checkpoint(size: str, source: str, level: int, warm_start: str | None = None) -> Checkpoint:
+def checkpoint(
+    size: str, source: str, level: int, warm_start: str | None = None, committed: bool = True
+) -> Checkpoint:
     score = Score(source, level, 0.0, (0.0, 0.0), 1, "sha256")
     return Checkpoint(Path(f"ck-{size}/checkpoint.safetensors"), "siamese_unet", size, level,
-                      100, 1, 1, "0" * 64, [score], batch_size=250,
-                      warm_start=warm_start)  # fmt: skip
+                      100, 1, 1, "0123456789ab" + "0" * 52, [score], batch_size=250,
+                      warm_start=warm_start, committed=committed)  # fmt: skip
 
 
 def cell(cells, table: int, model: str, level: int):
@@ -94,6 +96,15 @@ def test_records_of_a_cpu_demo_network_do_not_count() -> None:
     text = reproduction_markdown(reproduction_cells(records, checkpoints))
     assert "`ck-paper` (paper, 100 steps of 250, 0.03 M samples, warm-started from `ck-L8`)" in text
     assert "1 of 60 cells measured, 1 within" in text
+    assert "weights not committed" not in text
+
+
+def test_a_cell_whose_weights_were_left_out_names_their_hash() -> None:
+    records = [("paper.json", record("siamese_unet.py", 4, 1_000, 96.0))]
+    checkpoints = [checkpoint("paper", "paper.json", 4, committed=False)]
+    text = reproduction_markdown(reproduction_cells(records, checkpoints))
+    assert "0.03 M samples; weights not committed, SHA-256 0123456789ab…)" in text
+    assert "1 of 60 cells measured, 1 within" in text  # the record counts all the same
 
 
 def test_the_committed_reproduction_table_is_current() -> None:

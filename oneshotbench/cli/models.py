@@ -32,7 +32,10 @@ def _models_table() -> Table:
 
 def _checkpoint_card(c: Checkpoint) -> Table:
     """One checkpoint as label/value lines: the SHA-256 is never cut, at any width."""
-    card = Table(title=Text(str(c.path), style="bold"), show_header=False, title_justify="left")
+    title = Text(str(c.path), style="bold")
+    if not c.committed:
+        title.append(" (not committed)", style="bold yellow")
+    card = Table(title=title, show_header=False, title_justify="left")
     card.add_column("what", no_wrap=True, style="dim")
     card.add_column("value", overflow="fold")
     step = "?" if c.step is None else f"{c.step:,}"
@@ -42,7 +45,10 @@ def _checkpoint_card(c: Checkpoint) -> Table:
         step += f", warm-started from {c.warm_start}"
     rows = {
         "model": f"{c.model} ({c.size}), level {c.level}, step {step}",
-        "size": f"{c.parameters:,} parameters, {c.bytes:,} bytes",
+        "size": f"{c.parameters:,} parameters, {c.bytes:,} bytes"
+        if c.committed
+        else "weights not in this folder (left out of the repository); the SHA-256 below "
+        "identifies the ones scored",
         "sha256": c.sha256,
         "scores": "\n".join(
             f"L{s.level}: {s.iou:.1f} % IoU [{s.iou_ci[0]:.1f}, {s.iou_ci[1]:.1f}], n={s.n:,}, "
