@@ -161,9 +161,8 @@ def checkpoints(results: Path) -> list[Checkpoint]:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
             raise OneshotbenchError(f"cannot read result record {path}: {err}") from err
     found = []
-    for weights in _weight_paths(results, {path.resolve() for path in record_paths(results)}):
+    for weights, meta in _sidecars(results, {path.resolve() for path in record_paths(results)}):
         sidecar = weights.with_suffix(".json")
-        meta = _read_sidecar(sidecar) if sidecar.is_file() else {}
         committed = weights.is_file()
         digest = file_sha256(weights) if committed else meta.get("weights_sha256")
         if not isinstance(digest, str):
@@ -203,14 +202,19 @@ def _read_sidecar(path: Path) -> dict:
         raise OneshotbenchError(f"cannot read checkpoint metadata {path}: {err}") from err
 
 
-def _weight_paths(results: Path, records: set[Path]) -> list[Path]:
-    """Every checkpoint's weights path: the ``*.safetensors`` files, and where a sidecar stands
-    without its weights (left out of the repository), the path they were scored from."""
-    paths = set(results.rglob("*.safetensors"))
+def _sidecars(results: Path, records: set[Path]) -> list[tuple[Path, dict]]:
+    """Every checkpoint's weights path with its sidecar (``{}`` if none): the ``*.safetensors``
+    files, and where a sidecar stands without its weights (left out of the repository), the path
+    they were scored from. Each sidecar is read once."""
+    found = {}
+    for weights in results.rglob("*.safetensors"):
+        sidecar = weights.with_suffix(".json")
+        found[weights] = _read_sidecar(sidecar) if sidecar.is_file() else {}
     for sidecar in results.rglob("*.json"):
         weights = sidecar.with_suffix(".safetensors")
-        if weights in paths or sidecar.resolve() in records:
+        if weights in found or sidecar.resolve() in records:
             continue
-        if _read_sidecar(sidecar).get("format") == CHECKPOINT_FORMAT:
-            paths.add(weights)
-    return sorted(paths)
+        meta = _read_sidecar(sidecar)
+        if meta.get("format") == CHECKPOINT_FORMAT:
+            found[weights] = meta
+    return sorted(found.items())
