@@ -134,9 +134,10 @@ def _checkpoint_of(source: str, level: int, checkpoints: Sequence[Checkpoint]) -
     return None
 
 
-def _best(row: PublishedRow, level: int, records, checkpoints, version: int) -> tuple | None:
-    """(key, source, level entry, checkpoint) of the record with the most samples, or None."""
-    best: tuple | None = None
+def _candidates(row: PublishedRow, level: int, records, checkpoints, version: int) -> list[tuple]:
+    """(key, source, level entry, checkpoint) of every record that may stand for the cell; the
+    key orders them by samples scored, then by creation time (the newer of two equal runs)."""
+    found = []
     for source, record in records:
         if not _eligible(record, SUBMISSIONS[row.model], version):
             continue
@@ -147,21 +148,26 @@ def _best(row: PublishedRow, level: int, records, checkpoints, version: int) -> 
             if checkpoint is not None and checkpoint.size != "paper":
                 continue  # a CPU demo network does not stand for the paper's
             key = (int(entry["n"]), str(record.get("created", "")))
-            if best is None or key > best[0]:
-                best = (key, source, entry, checkpoint)
-    return best
+            found.append((key, source, entry, checkpoint))
+    return found
+
+
+def _same_weights(a: Checkpoint | None, b: Checkpoint | None) -> bool:
+    return a is b or (a is not None and b is not None and a.sha256 == b.sha256)
 
 
 def _cell(table: int, row: PublishedRow, level: int, paper: float, records, checkpoints) -> Cell:
-    best = _best(row, level, records, checkpoints, version=1)
-    if best is None:
+    candidates = _candidates(row, level, records, checkpoints, version=1)
+    if not candidates:
         return Cell(table, row.model, level, paper)
-    _, source, entry, checkpoint = best
+    _, source, entry, checkpoint = max(candidates, key=lambda c: c[0])
     low, high = entry[f"{row.metric}_ci"]
-    pre_fix = _best(row, level, records, checkpoints, version=0)
+    # evidence (a) holds only for the same model on the pre-fix data, not for another checkpoint
+    pre_fix = [c for c in _candidates(row, level, records, checkpoints, version=0)
+               if _same_weights(c[3], checkpoint)]  # fmt: skip
     return Cell(
         table, row.model, level, paper, entry[row.metric], (high - low) / 2, int(entry["n"]),
-        source, checkpoint, None if pre_fix is None else pre_fix[2][row.metric],
+        source, checkpoint, max(pre_fix, key=lambda c: c[0])[2][row.metric] if pre_fix else None,
     )  # fmt: skip
 
 

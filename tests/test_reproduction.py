@@ -84,6 +84,29 @@ def test_a_score_on_the_pre_fix_data_can_explain_a_gap() -> None:
     assert "2 not explained yet" in text  # both tables; no note explains MaskNet
 
 
+def test_only_the_same_weights_on_the_pre_fix_data_can_explain_a_gap() -> None:
+    def scored(name: str, source: str, sha: str) -> Checkpoint:
+        score = Score(source, 256, 0.0, (0.0, 0.0), 1, "sha256")
+        return Checkpoint(Path(f"{name}/checkpoint.safetensors"), "masknet", "paper", 256, 100,
+                          1, 1, sha * 64, [score], batch_size=250)  # fmt: skip
+
+    newer = {"created": "2026-12-01T00:00:00+00:00"}
+    records = [
+        ("v1.json", record("masknet.py", 256, 10_000, 35.0)),
+        ("v0-same.json", record("masknet.py", 256, 10_000, 38.0, version=0)),
+        ("v0-other.json", {**record("masknet.py", 256, 10_000, 42.0, version=0), **newer}),
+        ("v0-none.json", {**record("masknet.py", 256, 20_000, 43.0, version=0), **newer}),
+    ]
+    checkpoints = [scored("a", "v1.json", "a"), scored("a-copy", "v0-same.json", "a"),
+                   scored("b", "v0-other.json", "b")]  # fmt: skip
+    chosen = cell(reproduction_cells(records, checkpoints), 1, "masknet", 256)
+    assert chosen.pre_fix == 38.0 and not chosen.explained_by_data  # not b's 42.0, nor 43.0
+    others = records[:1] + records[2:]
+    assert cell(reproduction_cells(others, checkpoints), 1, "masknet", 256).pre_fix is None
+    no_checkpoint = cell(reproduction_cells(records, []), 1, "masknet", 256)
+    assert no_checkpoint.pre_fix == 43.0  # no training: any v0 record of the submission
+
+
 def test_records_of_a_cpu_demo_network_do_not_count() -> None:
     records = [("tiny.json", record("siamese_unet.py", 4, 10_000, 24.0)),
                ("paper.json", record("siamese_unet.py", 4, 1_000, 96.0))]  # fmt: skip
