@@ -174,6 +174,20 @@ def oracle_objective(model: nn.Module, batch: Batch, gen: torch.Generator) -> St
     return loss, {"accuracy": (scores.detach().argmax(dim=1) == 0).float().mean()}
 
 
+def oracle_scene_accuracy(model: nn.Module, batch: Batch) -> Tensor:
+    """The oracles' test decision on validation scenes: is the target (glyph L) the best-scoring
+    of *every* visible glyph? The training pairs (target against 3 random glyphs) near their
+    ceiling long before this does, so they say little about convergence."""
+    chosen, _ = model(batch.target, batch.scene, batch.instance_map, batch.num_glyphs)
+    return (chosen == batch.num_glyphs).float().mean()
+
+
+VALIDATION_METRICS: dict[str, tuple[str, Callable[[nn.Module, Batch], Tensor]]] = {
+    "oracle": ("scene_accuracy", oracle_scene_accuracy),
+}
+"""Stages validated on the task itself instead of their training metric: (name, metric)."""
+
+
 OBJECTIVES: dict[str, Callable[..., tuple[Tensor, Metrics]]] = {
     "segmentation": segmentation_objective,
     "proposals": proposals_objective,

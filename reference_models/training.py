@@ -16,7 +16,8 @@ Defaults (spec §3.5, §3.6, §5.16, §5.17, §5.25), per stage:
   the authors' BCE with 1e-4 in the logs; lr 2.5e-4, batch 250, 5 epochs of 8,000 steps, halved at
   epochs 2, 3, 4.
 * ``oracle`` (discriminator oracles, paper §5.3): one crop of the target and three of random other
-  visible glyphs per sample, BCE, lr 5e-4, batch 250, 20 epochs of 8,000 steps, halved at 10/15/17.
+  visible glyphs per sample, BCE, lr 5e-4, batch 250, 20 epochs of 8,000 steps, halved at 10/15/17;
+  validated on the test decision (``scene_accuracy``: the target against every visible glyph).
 
 ``--steps`` shortens a run and keeps the halvings at the same fractions of it. Data come from the
 training stream (deterministic in (seed, step)); every random choice of a step is drawn from a
@@ -51,6 +52,7 @@ from reference_models.checkpoint import (
 )
 from reference_models.normalization import STATS_SCENES, InputStats, compute_input_stats
 from reference_models.objectives import (
+    VALIDATION_METRICS,
     Batch,
     Objective,
     Stream,
@@ -255,16 +257,24 @@ def input_stats_from(stream: Stream, batch_size: int) -> InputStats:
     return compute_input_stats(stream.batch(step)["scene"] for step in range(steps))
 
 
-def validate(objective: nn.Module, batches: list[Batch], seed: int) -> tuple[float, float]:
-    """Mean loss and stage metric over fixed val-train batches (fixed random choices)."""
-    losses, metrics = [], []
+def validate(objective: Objective, batches: list[Batch], seed: int) -> tuple[float, str, float]:
+    """Mean loss, metric name and metric over fixed val-train batches (fixed random choices).
+
+    The metric is the stage's training metric, or the task's own where
+    :data:`VALIDATION_METRICS` names one (the oracles: the decision over every glyph)."""
+    task = VALIDATION_METRICS.get(objective.stage)
+    losses, metrics, name = [], [], ""
     with torch.no_grad():
         for i, batch in enumerate(batches):
             gen = step_generator(seed, 2**16, i, batch.scene.device)
             loss, metric = objective(batch, gen)
             losses.append(float(loss))
-            metrics.append(float(next(iter(metric.values()))))
-    return float(np.mean(losses)), float(np.mean(metrics))
+            if task is None:
+                name, value = next(iter(metric.items()))
+            else:
+                name, value = task[0], task[1](objective.model, batch)
+            metrics.append(float(value))
+    return float(np.mean(losses)), name, float(np.mean(metrics))
 
 
 Event = Callable[[dict], None]
@@ -407,14 +417,16 @@ def train(
         validate_now = done % config.val_every == 0 or done == config.steps
         if log is not None and val_batches and validate_now:
             model.eval()
-            val_loss, val_metric = validate(objective_module(objective), val_batches, config.seed)
+            val_loss, val_name, val_metric = validate(
+                objective_module(objective), val_batches, config.seed
+            )
             model.train()
             record = {
                 "step": done,
                 "split": "val-train",
                 "loss": val_loss,
                 "metric": val_metric,
-                "metric_name": next(iter(metric)),
+                "metric_name": val_name,
                 "lr": lr,
                 "time": time.time(),
             }
@@ -435,7 +447,7 @@ def train(
     return ckpt
 
 
-def objective_module(objective: nn.Module) -> nn.Module:
+def objective_module(objective: nn.Module) -> Objective:
     """The plain Objective inside a DDP wrapper (validation runs on rank 0 only)."""
     ddp = nn.parallel.DistributedDataParallel
     return objective.module if isinstance(objective, ddp) else objective

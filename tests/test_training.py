@@ -19,7 +19,7 @@ from reference_models.objectives import (
     foreground_cells,
     oracle_pairs,
 )
-from reference_models.training import SCHEDULES, TrainConfig, autocast_for, train
+from reference_models.training import SCHEDULES, TrainConfig, autocast_for, train, validate
 
 SIZE = 96
 
@@ -159,6 +159,31 @@ def test_oracle_training_step(model: str) -> None:
         losses.append(float(loss.detach()))
         opt.step()
     assert losses[-1] < losses[0], losses
+
+
+def test_oracles_validate_on_the_decision_over_every_glyph(monkeypatch) -> None:
+    """The oracles' val-train metric is the test task (target against every visible glyph), not
+    the training pairs (target against 3 random glyphs)."""
+    net = create_model("presegmented_discriminator", "tiny", InputStats(30.0, 60.0))
+    batches = [batch_from_stream(FakeStream(4, 16, seed=s).batch(0)) for s in (3, 4)]
+    prefer = {}  # glyph id -> score; the target is glyph 4
+
+    def rigged(targets, scenes, instance_map, sample, ids, centers):
+        return torch.tensor([prefer.get(int(i), 0.0) for i in ids])
+
+    monkeypatch.setattr(net, "pair_scores", rigged)
+    objective = Objective(net, "oracle")
+    prefer.update({4: 1.0})
+    assert validate(objective, batches, seed=0)[1:] == ("scene_accuracy", 1.0)
+    prefer.update({1: 2.0})  # glyph 1 beats the target wherever it is visible
+    _, name, value = validate(objective, batches, seed=0)
+    hidden = [float((b.instance_map == 1).flatten(1).any(1).logical_not().float().mean())
+              for b in batches]  # fmt: skip
+    assert name == "scene_accuracy" and value == pytest.approx(sum(hidden) / len(hidden))
+    pairs = objective(batches[0], torch.Generator().manual_seed(0))[1]["accuracy"]
+    assert float(pairs) > value + 0.1  # the 3 random rivals often miss glyph 1
+    assert validate(Objective(create_model("siamese_unet", "tiny", InputStats(30.0, 60.0)),
+                              "segmentation"), batches[:1], seed=0)[1] == "iou"  # fmt: skip
 
 
 def test_train_writes_checkpoint_metrics_and_resumes_exactly(tmp_path: Path) -> None:
