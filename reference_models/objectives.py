@@ -182,10 +182,20 @@ def oracle_scene_accuracy(model: nn.Module, batch: Batch) -> Tensor:
     return (chosen == batch.num_glyphs).float().mean()
 
 
+def masknet_iou(model: nn.Module, batch: Batch) -> Tensor:
+    """MaskNet's test output on validation scenes: the best-scoring of all 144 proposals, scored
+    by IoU (Table 1's metric); stage 2's training metric only ranks 1 true proposal against 3."""
+    logits = model(batch.target, batch.scene)
+    return iou(binarize(torch.softmax(logits.float(), dim=1)[:, 1]), batch.mask).mean()
+
+
 VALIDATION_METRICS: dict[str, tuple[str, Callable[[nn.Module, Batch], Tensor]]] = {
     "oracle": ("scene_accuracy", oracle_scene_accuracy),
+    "discriminator": ("iou", masknet_iou),
 }
-"""Stages validated on the task itself instead of their training metric: (name, metric)."""
+"""Stages validated on the task itself instead of their training metric: (name, metric). The
+Siamese U-Net's training metric already is the task's (IoU); MaskNet's first stage has no task
+of its own (its proposals are only ranked once stage 2 is trained)."""
 
 
 OBJECTIVES: dict[str, Callable[..., tuple[Tensor, Metrics]]] = {

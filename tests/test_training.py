@@ -186,6 +186,19 @@ def test_oracles_validate_on_the_decision_over_every_glyph(monkeypatch) -> None:
                               "segmentation"), batches[:1], seed=0)[1] == "iou"  # fmt: skip
 
 
+def test_masknet_stage_2_validates_on_its_output_over_all_proposals(monkeypatch) -> None:
+    net = create_model("masknet", "tiny", InputStats(30.0, 60.0))
+    batch = batch_from_stream(FakeStream(4, 4, seed=5).batch(0))
+    objective = Objective(net, "discriminator")
+    assert validate(objective, [batch], seed=0)[1] == "iou"
+    perfect = torch.stack([~batch.mask, batch.mask], dim=1).float() * 10  # 2-class logits
+
+    monkeypatch.setattr(net, "forward", lambda targets, scenes: perfect)
+    assert validate(objective, [batch], seed=0)[1:] == ("iou", 1.0)
+    monkeypatch.setattr(net, "forward", lambda targets, scenes: perfect.flip(1))
+    assert validate(objective, [batch], seed=0)[1:] == ("iou", 0.0)
+
+
 def test_train_writes_checkpoint_metrics_and_resumes_exactly(tmp_path: Path) -> None:
     events: list[dict] = []
     val = [batch_from_stream(FakeStream(4, 4, seed=99).batch(0))]
