@@ -165,7 +165,9 @@ def test_oracles_validate_on_the_decision_over_every_glyph(monkeypatch) -> None:
     """The oracles' val-train metric is the test task (target against every visible glyph), not
     the training pairs (target against 3 random glyphs)."""
     net = create_model("presegmented_discriminator", "tiny", InputStats(30.0, 60.0))
-    batches = [batch_from_stream(FakeStream(4, 16, seed=s).batch(0)) for s in (3, 4)]
+    batches = [
+        batch_from_stream(FakeStream(4, n, seed=n).batch(0)) for n in (60, 16)
+    ]  # 60: 2 chunks
     prefer = {}  # glyph id -> score; the target is glyph 4
 
     def rigged(targets, scenes, instance_map, sample, ids, centers):
@@ -188,15 +190,14 @@ def test_oracles_validate_on_the_decision_over_every_glyph(monkeypatch) -> None:
 
 def test_masknet_stage_2_validates_on_its_output_over_all_proposals(monkeypatch) -> None:
     net = create_model("masknet", "tiny", InputStats(30.0, 60.0))
-    batch = batch_from_stream(FakeStream(4, 4, seed=5).batch(0))
+    batch = batch_from_stream(FakeStream(4, 12, seed=5).batch(0))  # 2 chunks of at most 10
     objective = Objective(net, "discriminator")
     assert validate(objective, [batch], seed=0)[1] == "iou"
     perfect = torch.stack([~batch.mask, batch.mask], dim=1).float() * 10  # 2-class logits
-
-    monkeypatch.setattr(net, "forward", lambda targets, scenes: perfect)
-    assert validate(objective, [batch], seed=0)[1:] == ("iou", 1.0)
-    monkeypatch.setattr(net, "forward", lambda targets, scenes: perfect.flip(1))
-    assert validate(objective, [batch], seed=0)[1:] == ("iou", 0.0)
+    for logits, expected in ((perfect, 1.0), (perfect.flip(1), 0.0)):
+        parts = iter(logits.split(10))
+        monkeypatch.setattr(net, "forward", lambda targets, scenes, parts=parts: next(parts))
+        assert validate(objective, [batch], seed=0)[1:] == ("iou", expected)
 
 
 def test_train_writes_checkpoint_metrics_and_resumes_exactly(tmp_path: Path) -> None:
