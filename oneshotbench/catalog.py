@@ -32,6 +32,10 @@ CHECKPOINT_ENV = "ONESHOTBENCH_CHECKPOINT"
 PRE_FIX_FOLDER = "v0"
 """Sub-folder of a results folder for records on the pre-fix data (dataset version 0): kept apart
 so that ``results/*.json``, all on the fixed release, can be reported and ranked together."""
+SUPERSEDED_FOLDER = "superseded"
+"""Sub-folder for the records (both data versions) of checkpoints that a longer-trained run of the
+same model and level replaced: they keep the old weights' evidence but stand for no cell, and
+``results/*.json`` stays one current record per model and level."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,7 @@ class Checkpoint:
     batch_size: int | None = None  # of the training run, where the sidecar says it
     warm_start: str | None = None  # the run folder of the --init weights, if any
     committed: bool = True
+    start_step: int = 0  # > 0: the run continued the --init weights' schedule at this step
 
     @property
     def samples_trained(self) -> int | None:
@@ -84,6 +89,16 @@ class Checkpoint:
         if self.step is None or self.batch_size is None:
             return None
         return self.step * self.batch_size
+
+    def origin(self, quote: str = "") -> str | None:
+        """Where the weights started, where not from scratch: "warm-started from RUN" (another
+        level or stage), or "continued from RUN at step N" (the same schedule, resumed)."""
+        if self.warm_start is None:
+            return None
+        run = f"{quote}{self.warm_start}{quote}"
+        if self.start_step:
+            return f"continued from {run} at step {self.start_step:,}"
+        return f"warm-started from {run}"
 
 
 def reference_models() -> list[ReferenceModel]:
@@ -137,16 +152,25 @@ def _batch_size(meta: dict) -> int | None:
     return batch if isinstance(batch, int) else None
 
 
+def _start_step(meta: dict) -> int:
+    start = (meta.get("config") or {}).get("start_step")
+    return start if isinstance(start, int) else 0
+
+
 def _warm_start(meta: dict) -> str | None:
     """The run the weights were warm-started from (a departure from the paper's fresh starts)."""
     init = (meta.get("config") or {}).get("init")
     return Path(init).parent.name if isinstance(init, str) and init else None
 
 
-def record_paths(results: Path) -> list[Path]:
-    """The records of a results folder: its ``*.json`` and those of its pre-fix sub-folder."""
+def record_paths(results: Path, *, superseded: bool = True) -> list[Path]:
+    """The records of a results folder: its ``*.json``, those of its pre-fix sub-folder, and
+    (unless ``superseded=False``) those of checkpoints a longer-trained one replaced, kept in
+    their own sub-folder as the evidence for weights that are no longer committed."""
     results = Path(results)
-    return sorted(results.glob("*.json")) + sorted((results / PRE_FIX_FOLDER).glob("*.json"))
+    folders = [results, results / PRE_FIX_FOLDER]
+    folders += [results / SUPERSEDED_FOLDER] if superseded else []
+    return [path for folder in folders for path in sorted(folder.glob("*.json"))]
 
 
 def checkpoints(results: Path) -> list[Checkpoint]:
@@ -190,6 +214,7 @@ def checkpoints(results: Path) -> list[Checkpoint]:
                 batch_size=_batch_size(meta),
                 warm_start=_warm_start(meta),
                 committed=committed,
+                start_step=_start_step(meta),
             )
         )
     return found

@@ -60,6 +60,12 @@ def test_checkpoints_are_hashed_and_linked_to_the_records_that_used_them(results
     assert (found.model, found.size, found.level, found.step) == ("siamese_unet", "tiny", 8, 60)
     assert found.parameters == 17 and found.bytes == found.path.stat().st_size
     assert found.samples_trained == 60 * 16 and found.warm_start == "siamese_unet-L4"
+    assert found.origin() == "warm-started from siamese_unet-L4"  # another level: start_step 0
+    sidecar = found.path.with_suffix(".json")
+    meta = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps({**meta, "config": {**meta["config"], "start_step": 20}}))
+    (resumed,) = checkpoints(results)
+    assert resumed.origin("`") == "continued from `siamese_unet-L4` at step 20"
     by_record = {(Path(s.record).stem, s.level): s.link for s in found.scores}
     assert by_record == {
         ("hashed", 4): "sha256",

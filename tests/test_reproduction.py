@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -118,6 +119,9 @@ def test_records_of_a_cpu_demo_network_do_not_count() -> None:
     assert chosen.record == "paper.json" and chosen.checkpoint.size == "paper"
     text = reproduction_markdown(reproduction_cells(records, checkpoints))
     assert "`ck-paper` (paper, 100 steps of 250, 0.03 M samples, warm-started from `ck-L8`)" in text
+    continued = [replace(checkpoints[1], start_step=40)]
+    text = reproduction_markdown(reproduction_cells(records[1:], continued))
+    assert "0.03 M samples, continued from `ck-L8` at step 40)" in text
     assert "1 of 60 cells measured, 1 within" in text
     assert "weights not committed" not in text
 
@@ -131,7 +135,7 @@ def test_a_cell_whose_weights_were_left_out_names_their_hash() -> None:
 
 
 def test_the_committed_reproduction_table_is_current() -> None:
-    sources = catalog.record_paths(RESULTS)
+    sources = catalog.record_paths(RESULTS, superseded=False)
     records = [(str(path), json.loads(path.read_text())) for path in sources]
     cells = reproduction_cells(records, catalog.checkpoints(RESULTS))
     committed = (RESULTS / "REPRODUCTION.md").read_text()
@@ -157,6 +161,13 @@ def test_the_command_writes_the_table_and_names_an_empty_folder(tmp_path: Path) 
     record = json.loads((RESULTS / "template_matching.json").read_text())
     ours = next(entry["iou"] for entry in record["levels"] if entry["level"] == 4)
     assert f"62.2 · {ours:.1f} ± " in (tmp_path / "REPRODUCTION.md").read_text()
+    (tmp_path / "superseded").mkdir()  # records of replaced weights stand for no cell
+    for name in ("oracle_presegmented_L16.json", "oracle_presegmented_L16.samples.npz"):
+        shutil.copy(RESULTS / "superseded" / name, tmp_path / "superseded" / name)
+    done = CliRunner().invoke(app, ["reproduction", str(tmp_path)])
+    assert done.exit_code == 0 and "7 of 60 cells measured" in done.output, done.output
+    assert len(catalog.record_paths(tmp_path)) == 2
+    assert len(catalog.record_paths(tmp_path, superseded=False)) == 1
     empty = tmp_path / "empty"
     empty.mkdir()
     done = CliRunner().invoke(app, ["reproduction", str(empty)])
@@ -167,7 +178,7 @@ def test_the_committed_records_report_and_rank_together(tmp_path: Path) -> None:
     """The README's `report results/*.json --paper` and `leaderboard results/*.json --common`
     work on the committed folder: the pre-fix records live apart, in results/v0/."""
     paths = [str(p) for p in sorted(RESULTS.glob("*.json"))]
-    pre_fix = catalog.record_paths(RESULTS)[len(paths) :]
+    pre_fix = catalog.record_paths(RESULTS, superseded=False)[len(paths) :]
     assert pre_fix and all(json.loads(p.read_text())["dataset"]["version"] == 0 for p in pre_fix)
     runner = CliRunner()
     ranked = runner.invoke(app, ["leaderboard", *paths, "--common", "--resamples", "200"])

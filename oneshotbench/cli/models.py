@@ -41,8 +41,8 @@ def _checkpoint_card(c: Checkpoint) -> Table:
     step = "?" if c.step is None else f"{c.step:,}"
     if c.samples_trained is not None:
         step += f" of batch {c.batch_size:,} ({c.samples_trained:,} samples trained)"
-    if c.warm_start is not None:
-        step += f", warm-started from {c.warm_start}"
+    if (origin := c.origin()) is not None:
+        step += f", {origin}"
     rows = {
         "model": f"{c.model} ({c.size}), level {c.level}, step {step}",
         "size": f"{c.parameters:,} parameters, {c.bytes:,} bytes"

@@ -180,11 +180,12 @@ def reproduction(
     """The paper's 60 cells of Tables 1 and 2 beside ours, with where each came from.
 
     Reads every record in RESULTS and RESULTS/v0 (scores on the pre-fix data, dataset version 0,
-    are shown beside the fixed release's) and the checkpoints committed there.
+    are shown beside the fixed release's) and the checkpoints committed there; records in
+    RESULTS/superseded (of checkpoints a longer-trained one replaced) never stand for a cell.
 
     Example: oneshotbench reproduction results
     """
-    paths = catalog.record_paths(results)
+    paths = catalog.record_paths(results, superseded=False)
     if not paths:
         raise OneshotbenchError(f"no result records (*.json) in {results}")
     records = [(str(path), load_record(path)[0]) for path in paths]
