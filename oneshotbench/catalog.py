@@ -178,14 +178,15 @@ def checkpoints(results: Path) -> list[Checkpoint]:
     results = Path(results)
     if not results.is_dir():
         raise OneshotbenchError(f"results directory {results} does not exist")
+    paths = record_paths(results)
     records = []
-    for path in record_paths(results):
+    for path in paths:
         try:
             records.append((str(path), json.loads(path.read_text(encoding="utf-8"))))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
             raise OneshotbenchError(f"cannot read result record {path}: {err}") from err
     found = []
-    for weights, meta in _sidecars(results, {path.resolve() for path in record_paths(results)}):
+    for weights, meta in _sidecars(results, {path.resolve() for path in paths}):
         sidecar = weights.with_suffix(".json")
         committed = weights.is_file()
         digest = file_sha256(weights) if committed else meta.get("weights_sha256")
