@@ -72,7 +72,7 @@ NOTES = {
     "pre-segmented glyphs also suggests: 99.2, 97.8, 96.5, 93.8 and 89.4 % at these levels. The "
     "(a) marks follow the rule; at levels 32 and 64 the pre-fix data (93.8 and 90.1 %) does not "
     "close the gap either. The weights of the first runs of levels 4, 16, 32 and 64, of level 8 "
-    "and of the continued level 64 are not committed (tree size); their SHA-256 is in the "
+    "and of the continued levels 32 and 64 are not committed (tree size); their SHA-256 is in the "
     "provenance table or their sidecar.",
     "clutt. discriminator": "levels 4 to 128 so far, trained on 2 CPU cores (bf16 autocast) on "
     "short schedules, each warm-started (the paper trains every model from scratch): level 4 from "
