@@ -200,6 +200,21 @@ def autocast_for(precision: str, device: torch.device) -> AbstractContextManager
     return nullcontext()
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AMX or AVX-512 BF16) rather than emulating it.
+
+    Where it emulates it, bf16 autocast is an order of magnitude slower than float32: on a 2-core
+    AVX2-only AMD EPYC a paper-size cluttered-discriminator step took about 30 s in bf16 and 3 s in
+    float32. Where torch cannot tell, the answer is yes (no false alarm).
+    """
+    probes = [
+        getattr(torch.cpu, name, None)
+        for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    ]
+    known = [probe for probe in probes if probe is not None]
+    return not known or any(probe() for probe in known)
+
+
 # --------------------------------------------------------------------------- logging
 
 

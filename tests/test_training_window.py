@@ -124,3 +124,34 @@ def test_cli_resume_with_nothing_saved_is_a_clear_error(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "no checkpoint was written there yet" in done.stdout + done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_cli_warns_that_bf16_is_emulated_on_a_cpu_without_bf16_units(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, native: bool
+) -> None:
+    from typer.testing import CliRunner
+
+    from oneshotbench.cli.main import app
+
+    monkeypatch.setattr("reference_models.training.cpu_has_native_bf16", lambda: native)
+    args = _train_cli("--steps", "1", "--precision", "bf16", "--out", str(tmp_path / "run"))
+    result = CliRunner().invoke(app, args[3:])
+    assert result.exit_code == 0, result.output
+    assert ("runs emulated, about 10x slower than float32" in result.stderr) is not native
+
+
+def test_native_bf16_probe_asks_torch_for_amx_or_avx512_bf16(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from reference_models.training import cpu_has_native_bf16
+
+    for amx, avx512 in [(False, False), (True, False), (False, True)]:
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v, raising=False)
+        monkeypatch.setattr(
+            torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512: v, raising=False
+        )
+        assert cpu_has_native_bf16() is (amx or avx512)
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported", raising=False)
+    assert cpu_has_native_bf16()  # torch cannot tell: no false alarm

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
 from oneshotbench.errors import OneshotbenchError
 
@@ -102,7 +103,8 @@ def train_command(
         str,
         typer.Option(
             help="auto: bf16 autocast on CUDA, float32 on CPU; bf16 also speeds up CPUs with AMX "
-            "units (about 2x at paper size); fp32 everywhere else."
+            "units (about 2x at paper size) but is emulated, about 10x slower, on CPUs without "
+            "AMX or AVX-512 BF16; fp32 everywhere else."
         ),
     ] = "auto",
     feed: Annotated[
@@ -144,6 +146,7 @@ def train_command(
     from reference_models.training import (
         CHECKPOINT_NAME,
         TrainConfig,
+        cpu_has_native_bf16,
         distributed_setup,
         distributed_teardown,
         train,
@@ -184,6 +187,20 @@ def train_command(
             )
         config = config.continuing(read_info(out_dir / CHECKPOINT_NAME))
     config = config.resolved()
+    if (
+        precision == "bf16"
+        and torch_device.type == "cpu"
+        and dist.main
+        and not cpu_has_native_bf16()
+    ):
+        Console(stderr=True).print(
+            Text.assemble(
+                ("warning: ", "bold yellow"),
+                "--precision bf16 on a CPU without AMX or AVX-512 BF16 units runs emulated, about "
+                "10x slower than float32; --precision fp32 (the default on CPU) trains faster here",
+            ),
+            soft_wrap=True,
+        )
 
     def streams(stream_seed: int, per_rank: int) -> TrainingStream | SplitFeed:
         if feed == "split":
