@@ -51,7 +51,7 @@ class ReferenceModel:
 
 @dataclass(frozen=True)
 class Score:
-    """A record's IoU at one level, as linked to a checkpoint."""
+    """A record's scores at one level, as linked to a checkpoint, and the data they came from."""
 
     record: str
     level: int
@@ -59,6 +59,10 @@ class Score:
     iou_ci: tuple[float, float]
     n: int
     link: str  # "sha256", "path" or "unverified (name and level)"
+    loc: float | None = None
+    split: str | None = None
+    version: int | None = None  # of the dataset: 1 the fixed release, 0 the pre-fix draws
+    private: bool = False
 
 
 @dataclass(frozen=True)
@@ -123,11 +127,13 @@ def _tensor_count(path: Path) -> int:
 
 
 def _record_scores(record: dict, source: str, link: str, level: int | None) -> list[Score]:
+    data = record.get("dataset", {})
     return [
-        Score(source, int(e["level"]), e["iou"], tuple(e["iou_ci"]), int(e["n"]), link)
+        Score(source, int(e["level"]), e["iou"], tuple(e["iou_ci"]), int(e["n"]), link,
+              e.get("loc"), data.get("split"), data.get("version"), bool(data.get("private")))
         for e in record.get("levels", [])
         if level is None or int(e["level"]) == level
-    ]
+    ]  # fmt: skip
 
 
 def _link(record: dict, path: Path, sha256: str, meta: dict) -> str | None:

@@ -31,7 +31,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
      "oneshotbench.run_record",
      "oneshotbench.runner"),  # a run
     ("oneshotbench.reports", "oneshotbench.leaderboard", "oneshotbench.leaderboard_page",
-     "oneshotbench.reproduction", "oneshotbench.analysis"),  # what readers see
+     "oneshotbench.reproduction", "oneshotbench.training_runs",
+     "oneshotbench.analysis"),  # what readers see
     ("oneshotbench.cli", "oneshotbench.__main__"),  # the shell over all of it
 )  # fmt: skip
 """oneshotbench's modules from the bottom up; a module may import its own layer and those below."""

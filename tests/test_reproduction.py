@@ -15,6 +15,7 @@ from oneshotbench.reproduction import (
     TOLERANCE,
     reproduction_cells,
     reproduction_markdown,
+    training_runs,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -137,9 +138,10 @@ def test_a_cell_whose_weights_were_left_out_names_their_hash() -> None:
 def test_the_committed_reproduction_table_is_current() -> None:
     sources = catalog.record_paths(RESULTS, superseded=False)
     records = [(str(path), json.loads(path.read_text())) for path in sources]
-    cells = reproduction_cells(records, catalog.checkpoints(RESULTS))
+    checkpoints = catalog.checkpoints(RESULTS)
+    cells = reproduction_cells(records, checkpoints)
     committed = (RESULTS / "REPRODUCTION.md").read_text()
-    assert committed == reproduction_markdown(cells), (
+    assert committed == reproduction_markdown(cells, training_runs(cells, checkpoints)), (
         "results/REPRODUCTION.md is stale: run `oneshotbench reproduction results`"
     )
 

@@ -31,7 +31,12 @@ from oneshotbench.reports import (
     scores_frame,
     write_report,
 )
-from oneshotbench.reproduction import reproduction_cells, reproduction_markdown, tally
+from oneshotbench.reproduction import (
+    reproduction_cells,
+    reproduction_markdown,
+    tally,
+    training_runs,
+)
 
 Records = Annotated[
     list[Path], typer.Argument(help="Result records (JSON) written by `oneshotbench evaluate`.")
@@ -189,9 +194,11 @@ def reproduction(
     if not paths:
         raise OneshotbenchError(f"no result records (*.json) in {results}")
     records = [(str(path), load_record(path)[0]) for path in paths]
-    cells = reproduction_cells(records, catalog.checkpoints(results))
+    checkpoints = catalog.checkpoints(results)
+    cells = reproduction_cells(records, checkpoints)
+    runs = training_runs(cells, checkpoints)
     target = out or results / "REPRODUCTION.md"
-    atomic_write_bytes(target, reproduction_markdown(cells).encode())
+    atomic_write_bytes(target, reproduction_markdown(cells, runs).encode())
     results_console().print(Text(f"wrote {target}: {tally(cells)}"))
 
 
