@@ -8,6 +8,7 @@ for the same per-sample scores.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,48 +23,45 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
 
 
-def rescore(name: str, record_name: str, levels: dict[int, int], tmp_path: Path, **kw):
+def rescore(name: str, record_name: str, levels: Sequence[int], n: int, tmp_path: Path, **kw):
     """Per-sample scores of ``submissions/<name>.py`` now and in ``results/<record_name>.json``
-    (a name such as ``v0/x`` for the pre-fix records), on the first ``levels[level]`` samples of
-    each level."""
+    (a name such as ``v0/x`` for the pre-fix records), on the first ``n`` samples of each of
+    ``levels``: one evaluation, so the worker starts (and compiles its kernels) once."""
     require_real_omniglot()
     record, committed = load_record(RESULTS / f"{record_name}.json")
-    record_name = Path(record_name).name
-    fresh = {}
-    for level, n in levels.items():
-        evaluate(
-            ROOT / "submissions" / f"{name}.py",
-            split=record["dataset"]["split"],
-            version=record["dataset"]["version"],
-            levels=[level],
-            samples=n,
-            out=tmp_path / f"{record_name}-{level}.json",
-            progress=False,
-            oracle=record["oracle"],
-            **kw,
-        )
-        fresh[level] = load_record(tmp_path / f"{record_name}-{level}.json")[1][level]
-    return committed, fresh
+    out = tmp_path / f"{Path(record_name).name}.json"
+    evaluate(
+        ROOT / "submissions" / f"{name}.py",
+        split=record["dataset"]["split"],
+        version=record["dataset"]["version"],
+        levels=list(levels),
+        samples=n,
+        out=out,
+        progress=False,
+        oracle=record["oracle"],
+        **kw,
+    )
+    return committed, load_record(out)[1]
 
 
 UNTRAINED = {
-    "template_matching": {4: 100, 32: 100, 256: 50},
-    "v0/template_matching_v0": {4: 50, 64: 50},
-    "template_matching_raw": {8: 50, 128: 50},
-    "oracle_random_glyph": {4: 100, 256: 100},
-    "all_lit": {8: 100},
-    "chance": {16: 100},
+    "template_matching": ((4, 32, 256), 100),
+    "v0/template_matching_v0": ((4, 64), 50),
+    "template_matching_raw": ((8, 128), 50),
+    "oracle_random_glyph": ((4, 256), 100),
+    "all_lit": ((8,), 100),
+    "chance": ((16,), 100),
 }
-"""Samples re-scored per level of each committed record of a model without weights: template
-matching and the floors (about a minute of CI, mostly starting a sandboxed worker per level and
-compiling the matcher)."""
+"""Levels and samples per level re-scored of each committed record of a model without weights:
+template matching and the floors (about two minutes of CI, a third of it starting a sandboxed
+worker and compiling the matcher once per record)."""
 
 
 @pytest.mark.parametrize("record_name", sorted(UNTRAINED))
 def test_untrained_rows_pick_the_recorded_glyphs(record_name: str, tmp_path: Path) -> None:
     name = json.loads((RESULTS / f"{record_name}.json").read_text())["submission"]["file"]
-    levels = UNTRAINED[record_name]
-    committed, fresh = rescore(Path(name).stem, record_name, levels, tmp_path)
+    levels, n = UNTRAINED[record_name]
+    committed, fresh = rescore(Path(name).stem, record_name, levels, n, tmp_path)
     for level, scores in fresh.items():
         n = len(scores)
         np.testing.assert_array_equal(scores.index, committed[level].index[:n])
@@ -110,8 +108,8 @@ def test_every_committed_checkpoint_scores_as_recorded(
     record = json.loads(source.read_text())
     name = Path(record["submission"]["file"]).stem
     monkeypatch.setenv("ONESHOTBENCH_CHECKPOINT", str(checkpoint.path))
-    n = {level: CHECKPOINT_SAMPLES for level in levels}
-    committed, fresh = rescore(name, str(source.relative_to(RESULTS).with_suffix("")), n, tmp_path)
+    record_name = str(source.relative_to(RESULTS).with_suffix(""))
+    committed, fresh = rescore(name, record_name, levels, CHECKPOINT_SAMPLES, tmp_path)
     for level, now in fresh.items():
         then = committed[level]
         k = len(now)
