@@ -244,13 +244,13 @@ def tally(cells: Sequence[Cell]) -> str:
 def training_runs(cells: Sequence[Cell], checkpoints: Sequence[Checkpoint]) -> list[TrainingRun]:
     """Every paper-size checkpoint of a model that stands for a row, by row in table order, then
     by level and steps trained; each run's log is read from beside its checkpoint."""
-    rows: dict[str, tuple[str, str]] = {}  # checkpoint model -> (paper row, metric)
-    metrics = {table: metric for table, metric, _ in TABLES}
-    for cell in cells:
+    rows: dict[str, tuple[str, str, str]] = {}  # checkpoint model -> (paper row, metric, title)
+    tables = {table: (metric, f"Table {table}, {title}") for table, metric, title in TABLES}
+    for cell in cells:  # in table order: a row's first table names its metric
         if cell.checkpoint is not None:
-            rows.setdefault(cell.checkpoint.model, (cell.model, metrics[cell.table]))
+            rows.setdefault(cell.checkpoint.model, (cell.model, *tables[cell.table]))
     standing = {cell.checkpoint.sha256 for cell in cells if cell.checkpoint is not None}
-    order = list(dict.fromkeys(row for row, _ in rows.values()))
+    order = list(dict.fromkeys(row for row, _, _ in rows.values()))
     runs = [
         TrainingRun(checkpoint, *rows[checkpoint.model],
                     read_log(checkpoint.path.parent / METRICS_LOG, checkpoint.start_step,
@@ -306,9 +306,5 @@ def reproduction_markdown(cells: Sequence[Cell], runs: Sequence[TrainingRun] = (
         *(_provenance(c) for c in measured),
     ]
     if runs:
-        named = {table: f"Table {table}, {title}" for table, _, title in TABLES}
-        titles: dict[str, str] = {}
-        for cell in cells:  # in table order: a row's first table names its metric
-            titles.setdefault(cell.model, named[cell.table])
-        lines += ["", *runs_markdown(runs, titles)]
+        lines += ["", *runs_markdown(runs)]
     return "\n".join(lines) + "\n"

@@ -18,9 +18,7 @@ from statistics import median
 
 from oneshotbench.catalog import Checkpoint
 from oneshotbench.errors import OneshotbenchError
-
-METRICS_LOG = "metrics.csv"
-"""The trainer's log, copied beside the exported checkpoint."""
+from reference_models.checkpoint import METRICS_LOG
 
 CONVERGED = 0.5
 """Points of val-train gain over the last fifth of training below which issue 9 calls a run
@@ -96,6 +94,7 @@ class TrainingRun:
     checkpoint: Checkpoint
     row: str  # the paper's row it was trained for
     metric: str  # the row's metric in the records: "iou" or "loc"
+    title: str  # where the paper reports that row, e.g. "Table 1, IoU"
     log: TrainingLog
     stands: bool  # its weights stand for a cell of the reproduction
 
@@ -151,9 +150,8 @@ def _row(run: TrainingRun) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def runs_markdown(runs: Sequence[TrainingRun], titles: dict[str, str]) -> list[str]:
-    """The lines of the runs section: one table per row, in the order of ``runs``; ``titles``
-    names each row's metric (row -> "Table 1, IoU")."""
+def runs_markdown(runs: Sequence[TrainingRun]) -> list[str]:
+    """The lines of the runs section: one table per row, in the order of ``runs``."""
     if not runs:
         return []
     lines = [
@@ -174,10 +172,10 @@ def runs_markdown(runs: Sequence[TrainingRun], titles: dict[str, str]) -> list[s
         "it from counting). *Test-one-shot* and *v0* (the pre-fix data): the row's metric, %, on "
         "all the samples scored.",
     ]
-    for row in dict.fromkeys(run.row for run in runs):
+    for row, title in dict.fromkeys((run.row, run.title) for run in runs):
         lines += [
             "",
-            f"### {row} ({titles[row]})",
+            f"### {row} ({title})",
             "",
             "| run | level | start | steps | learning rate | samples/s | minutes | val-train "
             "| last 20 % | test-one-shot | v0 | weights |",

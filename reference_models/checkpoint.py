@@ -28,6 +28,8 @@ from reference_models import create_model, features_for
 from reference_models.normalization import InputStats
 
 FORMAT = "oneshotbench-checkpoint"
+METRICS_LOG = "metrics.csv"
+"""The training log: written in the run directory, kept beside the exported checkpoint."""
 FORMAT_VERSION = 1
 
 

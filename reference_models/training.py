@@ -43,6 +43,7 @@ from torch import nn
 from oneshotbench.errors import OneshotbenchError
 from reference_models import count_parameters, create_model, model_entry
 from reference_models.checkpoint import (
+    METRICS_LOG,
     CheckpointInfo,
     load_checkpoint,
     load_optimizer,
@@ -224,7 +225,7 @@ class MetricsLog:
     FIELDS = ("step", "split", "loss", "metric", "metric_name", "lr", "samples_per_s", "time")
 
     def __init__(self, out_dir: Path) -> None:
-        self.csv_path = out_dir / "metrics.csv"
+        self.csv_path = out_dir / METRICS_LOG
         self.jsonl_path = out_dir / "metrics.jsonl"
 
     def append(self, record: dict) -> None:

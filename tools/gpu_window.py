@@ -295,7 +295,7 @@ def smoke(window: Window, args, settings: dict, device, work: Path) -> dict:
 def train_item(window: Window, args, settings: dict, item: dict, device, work: Path) -> dict:
     from oneshotbench.cache import atomic_write_bytes
     from reference_models import model_entry
-    from reference_models.checkpoint import export_checkpoint, read_info
+    from reference_models.checkpoint import METRICS_LOG, export_checkpoint, read_info
     from reference_models.feed import SplitFeed
     from reference_models.training import SCHEDULES, TrainConfig
 
@@ -328,9 +328,9 @@ def train_item(window: Window, args, settings: dict, item: dict, device, work: P
     rates: list[float] = []
 
     def copy_metrics() -> None:
-        metrics = run_dir / "metrics.csv"
+        metrics = run_dir / METRICS_LOG
         if metrics.exists():
-            atomic_write_bytes(window.out / "metrics.csv", metrics.read_bytes())
+            atomic_write_bytes(window.out / METRICS_LOG, metrics.read_bytes())
 
     def on_event(event: dict) -> None:
         if event["event"] == "checkpoint":
