@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from oneshotbench.leaderboard import ci_cell
 from oneshotbench.published import LEVELS, PUBLISHED
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,25 +79,29 @@ def readme_tables() -> dict[str, tuple[list[int], list[list[str]]]]:
     return tables
 
 
-def quoted(metric: str, sources: tuple[str, ...]) -> dict[int, tuple[float, float | None]]:
-    """Score and half-interval per level of the records (or the paper's row) a README row quotes."""
+Quote = tuple[float, tuple[float, float] | None]
+
+
+def quoted(metric: str, sources: tuple[str, ...]) -> dict[int, Quote]:
+    """Score and 95 % interval per level of the records (or the paper's row) a README row quotes."""
     if sources[0] == "paper":
         row = next(r for r in PUBLISHED if (r.model, r.metric) == (sources[1], metric))
-        return {level: (v, None) for level, v in zip(LEVELS, row.values, strict=True) if v}
+        return {
+            level: (v, None) for level, v in zip(LEVELS, row.values, strict=True) if v is not None
+        }
     scores = {}
     for name in sources:
         for entry in json.loads((RESULTS / name).read_text())["levels"]:
-            low, high = entry[f"{metric}_ci"]
-            scores[entry["level"]] = (entry[metric], (high - low) / 2)
+            scores[entry["level"]] = (entry[metric], tuple(entry[f"{metric}_ci"]))
     return scores
 
 
-def cell_text(score: float, half: float | None, like: str) -> str:
-    """``score`` written as ``like`` is: its decimals, with `` ± half`` where ``like`` has one."""
-    value = like.split(" ± ")[0]
-    decimals = len(value.partition(".")[2])
-    text = f"{score:.{decimals}f}"
-    return f"{text} ± {half:.1f}" if " ± " in like and half is not None else text
+def cell_text(score: float, ci: tuple[float, float] | None, like: str) -> str:
+    """``score`` written as ``like`` is: the leaderboard's ``62.2 ± 1.3`` where ``like`` has a ±,
+    else the score alone with ``like``'s decimals."""
+    if " ± " in like and ci is not None:
+        return ci_cell(score, ci)
+    return f"{score:.{len(like.partition('.')[2])}f}"
 
 
 @pytest.mark.parametrize("header", sorted(TABLES))
