@@ -21,11 +21,12 @@ RESULTS = ROOT / "results"
 
 
 def _standing(row: str, suffix: str = "") -> tuple[str, ...]:
-    """The records of the discriminator runs that stand for the cells, levels 4 to 128."""
+    """The records of the discriminator runs that stand for the cells (— in the README where a
+    level has none)."""
     runs = {
         "presegmented": ("L4_continued", "L8", "L16_continued_2", "L32_continued_long",
                          "L64_long", "L128_long_2"),
-        "cluttered": ("L4", "L8", "L16", "L32_continued", "L64_long", "L128_long_2"),
+        "cluttered": ("L4", "L8", "L16", "L32_continued", "L64_long", "L128_long_2", "L256"),
     }  # fmt: skip
     folder = "v0/" if suffix else ""
     return tuple(f"{folder}oracle_{row}_{run}{suffix}.json" for run in runs[row])
@@ -112,9 +113,8 @@ def test_every_quoted_score_matches_its_record(header: str) -> None:
     assert [row[0] for row in rows] == [label for label, _, _ in TABLES[header]]
     for row, (label, metric, sources) in zip(rows, TABLES[header], strict=True):
         scores = quoted(metric, sources)
-        assert set(levels) <= set(scores), f"{label!r}: its sources hold levels {sorted(scores)}"
         for level, written in zip(levels, row[1:], strict=True):
-            expected = cell_text(*scores[level], like=written)
+            expected = cell_text(*scores[level], like=written) if level in scores else "—"
             assert written == expected, (
                 f"{label!r}, level {level}: README {written}, records {expected}"
             )
