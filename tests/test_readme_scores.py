@@ -25,7 +25,7 @@ def _standing(row: str, suffix: str = "") -> tuple[str, ...]:
     level has none)."""
     runs = {
         "presegmented": ("L4_continued", "L8", "L16_continued_2", "L32_continued_long",
-                         "L64_long", "L128_long_2"),
+                         "L64_long", "L128_long_2", "L256"),
         "cluttered": ("L4", "L8", "L16", "L32_continued", "L64_long", "L128_long_2", "L256"),
     }  # fmt: skip
     folder = "v0/" if suffix else ""
