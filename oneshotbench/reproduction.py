@@ -103,8 +103,8 @@ NOTES = {
     "and 33.1 % on the pre-fix data: 8.2 points short, so that cell stays not explained; its one "
     "look at the test set. Floor: a random visible glyph scores 25.3, 13.4, 6.9, 4.0, 2.5, 1.6 "
     "and 1.2 % (`oracle_random_glyph.json`). Weights left out of the tree (size) are identified "
-    "by their SHA-256; those of level 16, of the continued level 32 and of level 128's longer and "
-    "both continued runs are in the git history; level 256's never were.",
+    "by their SHA-256; those of levels 4 and 16, of the continued level 32 and of level 128's "
+    "longer and both continued runs are in the git history; level 256's never were.",
 }
 """What is known of each row that differs from the paper: its evidence, or why it is still open."""
 
