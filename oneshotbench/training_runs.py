@@ -42,6 +42,7 @@ class TrainingLog:
     last_lr: float | None = None
     samples_per_s: float | None = None  # median over the logged training windows
     minutes: float | None = None  # wall-clock, first step to last record, pauses included
+    finished: float | None = None  # Unix time of its last record: orders runs of equal length
 
 
 def read_log(path: Path, start_step: int = 0, batch_size: int = 0) -> TrainingLog:
@@ -56,11 +57,11 @@ def read_log(path: Path, start_step: int = 0, batch_size: int = 0) -> TrainingLo
         val = [row for row in rows if row["split"] == "val-train"]
         rates = [float(row["lr"]) for row in train]
         speeds = [float(row["samples_per_s"]) for row in train if row["samples_per_s"]]
-        minutes = None
+        minutes, finished = None, max((float(row["time"]) for row in rows), default=None)
         if train and train[0]["samples_per_s"]:  # the first window's steps ran before its record
             first = train[0]
             window = (int(first["step"]) - start_step) * batch_size / float(first["samples_per_s"])
-            minutes = (max(float(row["time"]) for row in rows) - float(first["time"]) + window) / 60
+            minutes = (finished - float(first["time"]) + window) / 60
         return TrainingLog(
             measure=val[-1]["metric_name"] if val else None,
             val=tuple((int(row["step"]), float(row["metric"])) for row in val),
@@ -68,6 +69,7 @@ def read_log(path: Path, start_step: int = 0, batch_size: int = 0) -> TrainingLo
             last_lr=rates[-1] if rates else None,
             samples_per_s=median(speeds) if speeds else None,
             minutes=minutes,
+            finished=finished,
         )
     except (OSError, UnicodeDecodeError, csv.Error, KeyError, ValueError) as err:
         raise OneshotbenchError(f"cannot read training log {path}: {err!r}") from err

@@ -24,7 +24,7 @@ def _standing(row: str, suffix: str = "") -> tuple[str, ...]:
     """The records of the discriminator runs that stand for the cells, levels 4 to 256."""
     runs = {
         "presegmented": ("L4_continued", "L8", "L16_continued_2", "L32_continued_long",
-                         "L64_long", "L128_long_2", "L256_long"),
+                         "L64_long", "L128_from_256", "L256_long"),
         "cluttered": ("L4", "L8", "L16", "L32_continued", "L64_long", "L128_long_2", "L256"),
     }  # fmt: skip
     folder = "v0/" if suffix else ""

@@ -44,6 +44,7 @@ def test_a_log_gives_its_curve_learning_rates_speed_and_duration(tmp_path: Path)
     assert (log.peak_lr, log.last_lr, log.samples_per_s) == (0.0005, 6.25e-05, 110.0)
     # 50 steps of 250 at 100 samples/s ran before the first record, 220 s after it
     assert log.minutes == pytest.approx((125 + 220) / 60)
+    assert log.finished == 1220.0
     assert read_log(tmp_path / "missing.csv").val == ()
 
 
@@ -106,3 +107,18 @@ def test_every_run_of_a_row_is_listed_and_the_standing_one_marked(tmp_path: Path
     assert "| `clutt-L128` | 128 | from scratch | 0 → 800 |" in text
     assert f"SHA-256 {'a' * 12}…" in text
     assert "## Every training run" not in reproduction_markdown(cells)
+
+
+def test_runs_of_equal_length_are_listed_in_the_order_they_finished(tmp_path: Path) -> None:
+    # the later run was warm-started from the earlier one: its name sorts first, its log ends later
+    earlier, later = tmp_path / "clutt-L128-long", tmp_path / "clutt-L128-from-256"
+    write_log(earlier, ["2400,val-train,0.1,0.25,scene_accuracy,6.25e-05,,5000.0"])
+    write_log(later, ["2400,val-train,0.1,0.26,scene_accuracy,6.25e-05,,9000.0"])
+    checkpoints = [
+        checkpoint(later, "new.json", "new_v0.json", "b", step=2400, warm_start="clutt-L128-long"),
+        checkpoint(earlier, "old.json", "old_v0.json", "a", step=2400),
+    ]
+    records = [("new.json", record("oracle_cluttered.py", 128, 26.0)),
+               ("new_v0.json", record("oracle_cluttered.py", 128, 40.0, version=0))]  # fmt: skip
+    runs = training_runs(reproduction_cells(records, checkpoints), checkpoints)
+    assert [run.name for run in runs] == ["clutt-L128-long", "clutt-L128-from-256"]
