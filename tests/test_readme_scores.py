@@ -25,7 +25,7 @@ def _standing(row: str, suffix: str = "") -> tuple[str, ...]:
     runs = {
         "presegmented": ("L4_continued", "L8", "L16_continued_2", "L32_continued_long",
                          "L64_long", "L128_from_256", "L256_long"),
-        "cluttered": ("L4", "L8", "L16", "L32_continued", "L64_long", "L128_long_2", "L256_long"),
+        "cluttered": ("L4", "L8", "L16", "L32_continued", "L64_long", "L128_long_2", "L256_long_2"),
     }  # fmt: skip
     folder = "v0/" if suffix else ""
     return tuple(f"{folder}oracle_{row}_{run}{suffix}.json" for run in runs[row])
