@@ -117,7 +117,7 @@ NOTES = {
     "points short, so that cell stays not explained; three looks at the test set. Floor: a random "
     "visible glyph scores 25.3, 13.4, 6.9, 4.0, 2.5, 1.6 and 1.2 % (`oracle_random_glyph.json`). "
     "Weights left out of the tree (size) are identified by their SHA-256; those of levels 4 and "
-    "16, of the continued level 32, of level 64's longer run and of level 128's longer and both "
+    "16, of the continued level 32, of level 64's longer run, of level 128's longer and both "
     "continued runs and of level 256's second run are in the git history; level 256's first run's "
     "never were.",
 }
