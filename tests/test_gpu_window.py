@@ -48,7 +48,13 @@ def test_window_runs_end_to_end_on_cpu_and_returns_what_a_window_may(tmp_path: P
     summary = json.loads((out / "window.json").read_text())
     assert "error" not in summary
     phases = summary["phases"]
-    assert set(phases) == {"environment", "smoke", "calibration", "train", "evaluation"}
+    assert set(phases) == {
+        "environment", "smoke", "calibration", "train", "target_dependence", "evaluation"
+    }  # fmt: skip
+    assert phases["target_dependence"]["returncode"] == 0
+    assert (
+        phases["target_dependence"]["samples"] == 100 and phases["target_dependence"]["step"] == 3
+    )
     assert all(v.get("ok", True) for v in phases["smoke"].values())
     assert phases["smoke"]["evaluate siamese_unet"]["n"] == 8
     cases = [c for c in phases["calibration"]["cases"] if "samples_per_s" in c]
@@ -56,6 +62,7 @@ def test_window_runs_end_to_end_on_cpu_and_returns_what_a_window_may(tmp_path: P
     assert any(c.get("gflop_per_sample", 0) > 0 for c in cases)
     assert phases["calibration"]["feed"][0]["per_core"] > 0
     assert phases["train"]["exported_step"] == 3
+    assert phases["train"]["warmup_steps"] == 200  # the plan's U-Net warm-up from scratch
     evaluation = {row["split"]: row for row in phases["evaluation"]}
     assert set(evaluation) == {"val-train", "test-one-shot", "test-one-shot@v0"}  # v0: pre-fix
     assert all(row["returncode"] == 0 and row["n"] == 16 for row in evaluation.values())

@@ -49,6 +49,14 @@ TABLES: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
          ("template_matching_raw.json",)),
         ("paper: pattern matching", "iou", ("paper", "pattern matching")),
     ],
+    "Siamese U-Net, test-one-shot IoU, %": [
+        ("Siamese U-Net, ours (CPU, 1,200 steps, from scratch)", "iou", ("siamese_unet_L4.json",)),
+        ("the same model on the pre-fix data (v0)", "iou", ("v0/siamese_unet_L4_v0.json",)),
+        ("paper: Siamese U-Net", "iou", ("paper", "siamese u-net")),
+        ("all lit (every non-black pixel)", "iou", ("all_lit.json",)),
+        ("all lit on the pre-fix data (v0)", "iou", ("v0/all_lit_v0.json",)),
+        ("chance", "iou", ("chance.json",)),
+    ],
     "test-one-shot, 10,000 samples per level, localization, %": [
         ("pre-segmented discriminator, ours (CPU, short schedules; IoU at most 0.1 lower)", "loc",
          _standing("presegmented")),

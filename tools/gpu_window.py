@@ -14,7 +14,9 @@ runs plan item W0 of ``tools/gpu_plan.json`` and ends before ``--deadline`` seco
 4. training of the item on the authors' exact training split (``reference_models.feed``) until
    the deadline less the evaluation reserve; fp16 weights go to ``OUT/weights.safetensors`` every
    ``checkpoint_seconds`` (atomic writes: a command killed at any moment still returns the last);
-5. evaluation of the returned weights on val-train and test-one-shot.
+5. evaluation of the returned weights: for a U-Net or MaskNet first whether its output still
+   depends on its target (``tools/target_dependence.py``; a CPU-trained U-Net went blind to it
+   within 20 steps), then val-train and test-one-shot.
 
 ``OUT`` ends with at most 7 files, each far under 16 MiB, none in a sub-folder: ``window.json``
 (everything measured, rewritten after every phase), ``log.txt``, ``metrics.csv``,
@@ -63,6 +65,7 @@ SUBMISSIONS = {  # model -> (submission file, needs --oracle)
     "presegmented_discriminator": ("oracle_presegmented.py", True),
     "cluttered_discriminator": ("oracle_cluttered.py", True),
 }
+TARGET_MATCHING = ("siamese_unet", "masknet")  # networks whose output should follow the target
 EXIT_USAGE = 2
 
 
@@ -211,6 +214,13 @@ def val_batches_for(level: int, samples: int, batch_size: int, device, omniglot)
     ]
 
 
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment of a subprocess that imports this checkout (installed or not)."""
+    env = {**os.environ, **extra}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
 def evaluate(
     model: str, weights: Path, split: str, level: int, samples: int, device: str, out: Path,
     timeout: float, omniglot: str | None,
@@ -229,8 +239,7 @@ def evaluate(
         "--timeout", str(int(timeout)),
     ]  # fmt: skip
     command += (["--oracle"] if oracle else []) + (["--omniglot", omniglot] if omniglot else [])
-    env = {**os.environ, "ONESHOTBENCH_CHECKPOINT": str(weights)}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env = child_env(ONESHOTBENCH_CHECKPOINT=str(weights))
     start = time.perf_counter()
     done = subprocess.run(
         command, capture_output=True, text=True, env=env, timeout=timeout + 30, check=False
@@ -245,6 +254,19 @@ def evaluate(
     result.update({k: row.get(k) for k in ("level", "n", "iou", "iou_ci", "loc", "loc_ci")})
     result["sandbox"] = record.get("sandbox", "none")  # the sandbox's GPU check, where bwrap runs
     return result
+
+
+def target_check(weights: Path, out: Path, omniglot: str | None) -> dict:
+    """``tools/target_dependence.py`` on ``weights`` in a subprocess: does the network still use
+    its target? A paper-size U-Net trained on a CPU went blind to it within 20 steps (README)."""
+    command = [sys.executable, str(ROOT / "tools" / "target_dependence.py"), str(weights),
+               "--json", str(out)] + (["--omniglot", omniglot] if omniglot else [])  # fmt: skip
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=child_env(), timeout=300, check=False
+    )
+    if done.returncode != 0:
+        return {"returncode": done.returncode, "error": (done.stderr or done.stdout)[-2000:]}
+    return {"returncode": 0, **json.loads(out.read_text())[0]}
 
 
 # --------------------------------------------------------------------------- 2. smoke
@@ -306,7 +328,7 @@ def train_item(window: Window, args, settings: dict, item: dict, device, work: P
     init = Path(args.init) if args.init else None
     if stage in ("proposals", "discriminator") and init is None:
         raise WindowError(f"item {args.item} trains {spec['model']}/{stage}: pass --init WEIGHTS")
-    start_step, warmup = 0, 0
+    start_step, warmup = 0, spec.get("warmup_steps", 0)  # from scratch: the item's own warm-up
     if init is not None:
         info = read_info(init)
         if (info.model, info.stage, info.level) == (spec["model"], stage, level):
@@ -325,6 +347,7 @@ def train_item(window: Window, args, settings: dict, item: dict, device, work: P
     weights = window.out / "weights.safetensors"
     result: dict = {"model": spec["model"], "stage": stage, "level": level, "batch": batch}
     result.update({"init": str(init) if init else None, "start_step": start_step})
+    result["warmup_steps"] = warmup
     rates: list[float] = []
 
     def copy_metrics() -> None:
@@ -443,6 +466,12 @@ def main(argv: list[str] | None = None) -> int:
             )
             window.record("calibration", measured)
         window.record("train", train_item(window, args, settings, item, device, work))
+        if item["train"]["model"] in TARGET_MATCHING and window.left() > 60:
+            check = target_check(
+                window.out / "weights.safetensors", work / "target.json", args.omniglot
+            )
+            window.record("target_dependence", check)
+            window.say(f"target dependence: {check}")
         window.record("evaluation", evaluate_item(window, args, item, device, work))
         code = 0
     except WindowError as err:
