@@ -41,10 +41,11 @@ def test_a_network_whose_target_vector_is_constant_is_blind() -> None:
     assert result.output_change == 0.0 and result.matched_spread == 0.0 and result.blind
 
 
-def test_the_tool_tells_the_committed_paper_size_u_net_from_the_tiny_one(tmp_path: Path) -> None:
-    """The README's finding on the committed weights: the paper-size U-Net trained on a CPU at
-    level 4 ignores its target, the tiny CPU demo does not."""
-    paper = CHECKPOINTS / "siamese_unet-paper-L4" / "checkpoint.safetensors"
+def test_the_committed_u_nets_use_their_targets(tmp_path: Path) -> None:
+    """The README's finding on the committed weights: the paper-size U-Net trained on a CPU with a
+    learning-rate warm-up still uses its target, as the tiny CPU demo does (without the warm-up it
+    went blind: the synthetic case above; its weights are in the git history)."""
+    paper = CHECKPOINTS / "siamese_unet-paper-L4-warmup" / "checkpoint.safetensors"
     tiny = CHECKPOINTS / "siamese_unet-tiny-L4" / "checkpoint.safetensors"
     out = tmp_path / "dependence.json"
     tool = ROOT / "tools" / "target_dependence.py"
@@ -53,9 +54,10 @@ def test_the_tool_tells_the_committed_paper_size_u_net_from_the_tiny_one(tmp_pat
                "--omniglot", omniglot, "--json", str(out)]  # fmt: skip
     run = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 0, run.stderr
-    assert "BLIND to its target" in run.stdout and "uses its target" in run.stdout
+    assert run.stdout.count("uses its target") == 2 and "BLIND" not in run.stdout
     paper_result, tiny_result = json.loads(out.read_text())
-    assert paper_result["blind"] and paper_result["output_change"] < 1e-5
+    assert not paper_result["blind"] and paper_result["output_change"] > 1e-3
+    assert paper_result["matched_spread"] > 0.1
     assert not tiny_result["blind"] and tiny_result["output_change"] > 1e-3
 
 
