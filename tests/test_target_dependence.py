@@ -45,7 +45,7 @@ def test_the_committed_u_nets_use_their_targets(tmp_path: Path) -> None:
     """The README's finding on the committed weights: the paper-size U-Net trained on a CPU with a
     learning-rate warm-up still uses its target, as the tiny CPU demo does (without the warm-up it
     went blind: the synthetic case above; its weights are in the git history)."""
-    paper = CHECKPOINTS / "siamese_unet-paper-L4-warmup" / "checkpoint.safetensors"
+    paper = CHECKPOINTS / "siamese_unet-paper-L4-warmup-continued" / "checkpoint.safetensors"
     tiny = CHECKPOINTS / "siamese_unet-tiny-L4" / "checkpoint.safetensors"
     out = tmp_path / "dependence.json"
     tool = ROOT / "tools" / "target_dependence.py"
